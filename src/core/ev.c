@@ -1,0 +1,1 @@
+#include "ev.h"
