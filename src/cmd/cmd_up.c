@@ -1,1 +1,203 @@
+#include "cmd.h"
+#include "core/buf.h"
 #include "core/log.h"
+#include "core/metrics.h"
+#include "core/proc.h"
+#include "parts.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+struct up_state {
+	const char *path;
+	struct parts_cfg cfg;
+	struct metrics *metrics;
+	struct metrics_value start_time, reloads, reload_failures;
+	void *part_state[16];
+	bool running[16];
+};
+
+static void
+up_stop_parts(struct up_state *st)
+{
+	for (size_t i = 0; parts_table[i].name; i++) {
+		if (!st->running[i])
+			continue;
+		parts_table[i].stop(st->part_state[i]);
+		st->running[i] = false;
+	}
+}
+
+/* Starts every enabled part; on a failure stops those already started. */
+static int
+up_start_parts(struct up_state *st, struct ev_loop *loop)
+{
+	_cleanup_buf_ struct buf names = BUF_INIT(1024);
+	for (size_t i = 0; parts_table[i].name && i < ARRAY_SIZE(st->running); i++) {
+		const struct parts_part *p = &parts_table[i];
+		if (!p->enabled(&st->cfg))
+			continue;
+		int r = p->start(loop, &st->cfg, &st->part_state[i]);
+		if (r < 0) {
+			log_error("cannot start part=%s error=\"%s\"", p->name, strerror(-r));
+			up_stop_parts(st);
+			return r;
+		}
+		st->running[i] = true;
+		buf_printf(&names, "%s%s", names.len ? "," : "", p->name);
+	}
+	log_info("started parts=%s config=%s", names.len ? buf_cstr(&names) : "none", st->path);
+	if (!names.len)
+		log_info("no part is enabled in %s; waiting for SIGTERM", st->path);
+	return 0;
+}
+
+/* SIGHUP: a file with errors is reported and the running configuration kept. */
+static void
+up_reload(struct up_state *st)
+{
+	struct parts_cfg next = {0};
+	proc_notify_reloading();
+	log_info("reloading config=%s", st->path);
+	metrics_add(&st->reloads, 1);
+	if (parts_load_config("up", st->path, &next) < 0) {
+		metrics_add(&st->reload_failures, 1);
+		log_error("reload failed, keeping the running configuration config=%s", st->path);
+		proc_notify_ready();
+		return;
+	}
+	for (size_t i = 0; parts_table[i].name; i++) {
+		if (!st->running[i] || !parts_table[i].reload)
+			continue;
+		int r = parts_table[i].reload(st->part_state[i], &next);
+		if (r < 0)
+			log_error("reload failed part=%s error=\"%s\"", parts_table[i].name,
+			          strerror(-r));
+	}
+	if (!net_addr_equal(&next.metrics.listen, &st->cfg.metrics.listen))
+		log_warn("metrics.listen changed; it takes effect at the next start");
+	next.metrics.listen = st->cfg.metrics.listen;
+	cfg_free(&parts_root_schema, &st->cfg);
+	st->cfg = next;
+	parts_apply_global(&st->cfg);
+	log_info("reloaded config=%s", st->path);
+	proc_notify_ready();
+}
+
+static void
+up_on_signal(struct ev_loop *loop, int signo, void *data)
+{
+	if (signo == SIGHUP) {
+		up_reload(data);
+		return;
+	}
+	log_info("stopping signal=%s", signo == SIGINT ? "SIGINT" : "SIGTERM");
+	ev_break(loop, 0);
+}
+
+static void
+ev_loop_freep(struct ev_loop **loop)
+{
+	ev_loop_free(*loop);
+}
+
+static void
+metrics_freep(struct metrics **m)
+{
+	metrics_free(*m);
+}
+
+/* The process's own series; parts add theirs when they start. */
+static int
+up_serve_metrics(struct up_state *st, struct ev_loop *loop)
+{
+	st->start_time = (struct metrics_value){"rampart_start_time_seconds",
+	                                        "Start time of the process since the Unix epoch.",
+	                                        METRICS_GAUGE, time(NULL)};
+	st->reloads =
+	    (struct metrics_value){"rampart_config_reloads_total",
+	                           "Configuration reloads asked for (SIGHUP).", METRICS_COUNTER, 0};
+	st->reload_failures = (struct metrics_value){"rampart_config_reload_failures_total",
+	                                             "Reloads refused because the file had errors.",
+	                                             METRICS_COUNTER, 0};
+	int r = metrics_new(&st->metrics);
+	if (r >= 0)
+		r = metrics_register(st->metrics, &st->start_time);
+	if (r >= 0)
+		r = metrics_register(st->metrics, &st->reloads);
+	if (r >= 0)
+		r = metrics_register(st->metrics, &st->reload_failures);
+	if (r < 0 || !st->cfg.metrics.listen.family)
+		return r;
+	r = metrics_listen(st->metrics, loop, &st->cfg.metrics.listen, st->cfg.metrics.timeout_ms);
+	struct net_addr local;
+	char addr[NET_ADDR_STRLEN];
+	if (r >= 0 && metrics_local(st->metrics, &local) >= 0 &&
+	    net_addr_format(&local, true, addr, sizeof(addr)) >= 0)
+		log_info("metrics listening addr=%s", addr);
+	return r;
+}
+
+static int
+up_run(struct up_state *st)
+{
+	_cleanup_(ev_loop_freep) struct ev_loop *loop = NULL;
+	/* freed before the loop: it stops its watchers on it */
+	_cleanup_(metrics_freep) struct metrics *metrics = NULL;
+	int r = ev_loop_new(&loop);
+	const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(sigs); i++)
+		r = ev_signal_add(loop, sigs[i], up_on_signal, st);
+	if (r < 0) {
+		cmd_error("up", "cannot set up the event loop: %s", strerror(-r));
+		return CMD_EXIT_USAGE;
+	}
+	r = up_serve_metrics(st, loop);
+	metrics = st->metrics;
+	if (r < 0) {
+		cmd_error("up", "cannot serve metrics: %s", strerror(-r));
+		return CMD_EXIT_NEGATIVE;
+	}
+	if (up_start_parts(st, loop) < 0)
+		return CMD_EXIT_NEGATIVE;
+	proc_notify_ready();
+	r = ev_run(loop);
+	proc_notify_stopping();
+	up_stop_parts(st);
+	if (r < 0) {
+		log_error("event loop failed error=\"%s\"", strerror(-r));
+		return CMD_EXIT_NEGATIVE;
+	}
+	log_info("stopped");
+	return CMD_EXIT_OK;
+}
+
+int
+cmd_up(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {0},
+	};
+	struct up_state st = {.path = cmd_default_config()};
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+c:", opts, NULL)) != -1) {
+		if (c != 'c')
+			return cmd_bad_option("up", argc, argv, optopt);
+		st.path = optarg;
+	}
+	if (optind < argc)
+		return cmd_usage_error("up", "unexpected argument '%s'", argv[optind]);
+	if (parts_load_config("up", st.path, &st.cfg) < 0)
+		return CMD_EXIT_USAGE;
+	parts_apply_global(&st.cfg);
+
+	int r = up_run(&st);
+	cfg_free(&parts_root_schema, &st.cfg);
+	return r;
+}

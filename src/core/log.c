@@ -66,7 +66,7 @@ log_detect_journal(void)
 	unsigned long long dev, ino;
 
 	log_journal = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(log_fd, &st) == 0 &&
-		      (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+	              (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
 static size_t
@@ -80,8 +80,9 @@ log_prefix(char *line, size_t n, enum log_level level)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	localtime_r(&ts.tv_sec, &tm);
 	size_t len = strftime(line, n, "%Y-%m-%dT%H:%M:%S", &tm);
-	len += (size_t)snprintf(line + len, n - len, ".%03ld rampart[%ld] %s: ",
-				ts.tv_nsec / 1000000, (long)getpid(), log_names[level]);
+	len +=
+	    (size_t)snprintf(line + len, n - len, ".%03ld rampart[%ld] %s: ", ts.tv_nsec / 1000000,
+	                     (long)getpid(), log_names[level]);
 	return len;
 }
 

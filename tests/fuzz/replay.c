@@ -2,14 +2,14 @@
  * Stand-in for libFuzzer in normal builds: feeds every file under the given directories (or
  * the given files) to LLVMFuzzerTestOneInput once, so the seed corpus is a regression test.
  */
+#include "core/cleanup.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#include "core/cleanup.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -69,8 +69,8 @@ main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		struct stat st;
 		int r = stat(argv[i], &st) < 0 ? -errno
-			: S_ISDIR(st.st_mode)	? replay_dir(argv[i], &count)
-						: replay_file(argv[i]);
+		        : S_ISDIR(st.st_mode)  ? replay_dir(argv[i], &count)
+		                               : replay_file(argv[i]);
 		if (r == 0 && !S_ISDIR(st.st_mode))
 			count++;
 		if (r < 0) {

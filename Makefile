@@ -1,0 +1,78 @@
+# rampart: thin wrapper around Meson. `make test` and `make run` work on a fresh Debian 12.
+BUILD      ?= build
+SAN_BUILD  ?= build-san
+FUZZ_BUILD ?= build-fuzz
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+CONFIG     ?= etc/rampart.yaml
+PYTHON     := /usr/bin/python3
+FUZZ_SECONDS ?= 60
+MESON_OPTS ?=
+
+# Exactly the Debian packages the build, the tests and the benchmarks use.
+DEBS_BUILD := gcc clang meson ninja-build pkg-config libyaml-dev libsystemd-dev libmnl-dev
+DEBS_TEST  := libcmocka-dev python3-pytest libclang-rt-14-dev iproute2 psmisc util-linux
+DEBS_BENCH := lsof
+DEBS       := $(DEBS_BUILD) $(DEBS_TEST) $(DEBS_BENCH)
+
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: all deps build test test-unit test-system run bench fuzz install clean
+
+all: build
+
+# Installs only what is missing; updates the package lists only when they are absent or
+# when an install fails on stale lists.
+deps:
+	@missing=""; for p in $(DEBS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then $(SUDO) apt-get update -qq; fi; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
+	  || { $(SUDO) apt-get update -qq && \
+	       $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; }; \
+	fi
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --prefix=$(PREFIX) $(MESON_OPTS)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+test-unit: build
+	meson test -C $(BUILD) --print-errorlogs --suite unit --suite lint --suite conformance
+
+JUNIT ?=
+test-system: build
+	cd tests/system && RAMPART_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q \
+	  $(if $(JUNIT),--junitxml=$(abspath $(JUNIT)))
+
+# Unit and conformance tests first, the system tests last: pytest's summary closes the run.
+test: test-unit test-system
+
+run: build
+	$(BUILD)/rampart up -c $(CONFIG)
+
+bench: build
+	bench/run $(BUILD)
+
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+
+# Each target runs FUZZ_SECONDS from its seed corpus (copied: libFuzzer writes into it).
+fuzz: deps $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD)
+	@set -e; for t in $(FUZZ_BUILD)/tests/fuzz-*; do \
+	  name=$${t##*/fuzz-}; corpus=tests/fuzz/corpus-$$name; mkdir -p $$corpus; \
+	  cp -n tests/fuzz/seeds/$$name/* $$corpus/ 2>/dev/null || true; \
+	  echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$corpus; \
+	done
+
+install: build
+	DESTDIR=$(DESTDIR) meson install -C $(BUILD) --no-rebuild
+
+clean:
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)

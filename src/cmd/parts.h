@@ -1,0 +1,44 @@
+/*
+ * The parts `rampart up` can run, and the root config schema assembled from their sections.
+ * Core knows no part; this table is where a part's library is plugged in.
+ */
+#pragma once
+
+#include "core/cfg.h"
+#include "core/ev.h"
+
+#include <stdbool.h>
+
+struct parts_log_cfg {
+	int level; /* enum log_level */
+};
+
+struct parts_metrics_cfg {
+	struct net_addr listen; /* family 0: not served */
+	uint64_t timeout_ms;
+};
+
+/* One member per section of rampart.yaml. */
+struct parts_cfg {
+	struct parts_log_cfg log;
+	struct parts_metrics_cfg metrics;
+};
+
+struct parts_part {
+	const char *name;
+	bool (*enabled)(const struct parts_cfg *cfg);
+	/* Starts on loop; *state is handed back to reload and stop. */
+	int (*start)(struct ev_loop *loop, const struct parts_cfg *cfg, void **state);
+	/* Applies a new, already validated config without dropping connections. */
+	int (*reload)(void *state, const struct parts_cfg *cfg);
+	void (*stop)(void *state);
+};
+
+extern const struct cfg_schema parts_root_schema;
+/* NULL-terminated by name. */
+extern const struct parts_part parts_table[];
+
+/* Loads and validates path; on failure prints every error and returns -errno/-EINVAL. */
+int parts_load_config(const char *verb, const char *path, struct parts_cfg *out);
+/* Applies the settings that belong to no part (log level). */
+void parts_apply_global(const struct parts_cfg *cfg);
