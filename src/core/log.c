@@ -91,12 +91,14 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	if (level > log_level_cur)
 		return;
+	int saved = errno;
 	if (log_journal < 0)
 		log_detect_journal();
 
-	int saved = errno;
 	char line[LOG_LINE_MAX + 1];
 	size_t len = log_prefix(line, LOG_LINE_MAX, level);
+	/* %m wants the caller's errno; fstat and the first localtime_r may have changed it */
+	errno = saved;
 	int r = vsnprintf(line + len, LOG_LINE_MAX - len, fmt, ap);
 	if (r < 0)
 		r = 0;
