@@ -29,8 +29,9 @@ void cmd_error(const char *verb, const char *fmt, ...) __attribute__((format(pri
 int cmd_usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints the verb's usage text to stdout; returns CMD_EXIT_OK. */
 int cmd_print_usage(const char *verb);
-/* The message getopt_long prints is ours to write: call with opterr = 0 on '?' / ':'. */
-int cmd_bad_option(const char *verb, int argc, char **argv, int optopt_char);
+/* Our message for what getopt_long (with opterr = 0) returned as '?' or ':' (missing value,
+ * when the option string starts with ':'); returns CMD_EXIT_USAGE. */
+int cmd_bad_option(const char *verb, int argc, char **argv, int ret);
 
 const char *cmd_default_config(void);
 
@@ -38,3 +39,4 @@ int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_up(int argc, char **argv);
+int cmd_port(int argc, char **argv);

@@ -15,9 +15,9 @@ cmd_check_config(int argc, char **argv)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+c:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:c:", opts, NULL)) != -1) {
 		if (c != 'c')
-			return cmd_bad_option("check-config", argc, argv, optopt);
+			return cmd_bad_option("check-config", argc, argv, c);
 		path = optarg;
 	}
 	if (optind < argc) {

@@ -186,9 +186,9 @@ cmd_up(int argc, char **argv)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+c:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:c:", opts, NULL)) != -1) {
 		if (c != 'c')
-			return cmd_bad_option("up", argc, argv, optopt);
+			return cmd_bad_option("up", argc, argv, c);
 		st.path = optarg;
 	}
 	if (optind < argc)

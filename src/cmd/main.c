@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,7 +24,20 @@ const struct cmd_verb cmd_verbs[] = {
      "Starts each part enabled in FILE (default " RAMPART_CONFIG_PATH ") and runs in the\n"
      "foreground until SIGTERM or SIGINT (exit 0). SIGHUP re-reads the file; a file with\n"
      "errors is reported and the running configuration is kept.\n"},
-    {"port", NULL, "which process listens on a port (like fuser -vn tcp PORT)", NULL},
+    {"port", cmd_port, "which process listens on a port (like fuser -vn tcp PORT)",
+     "usage: rampart port [OPTIONS] [tcp|udp] [PORT | ADDRESS:PORT]\n"
+     "\n"
+     "Lists the listening sockets (TCP LISTEN, bound UDP) on PORT, or on every port, with\n"
+     "the processes that hold them. Default: both tcp and udp.\n"
+     "\n"
+     "  -a, --all          every socket on the local port, connected ones too\n"
+     "  -v, --verbose      also the command line, executable and systemd unit or container\n"
+     "      --pids         print only the PIDs, one per line\n"
+     "      --json         print a JSON array of objects\n"
+     "  -k, --kill[=SIG]   send SIG (default TERM) to the processes found\n"
+     "      --all-netns    also look in every other network namespace\n"
+     "\n"
+     "Exit 0 when a socket was found, 1 when none, 2 for a usage error.\n"},
     {"dkim", NULL, "DKIM: generate keys, sign and verify messages", NULL},
     {"dk", NULL, "DomainKeys: sign and verify messages", NULL},
     {"spf", NULL, "SPF: check a sender against a domain's policy", NULL},
@@ -49,7 +63,7 @@ cmd_default_config(void)
 	return RAMPART_CONFIG_PATH;
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 cmd_verror(const char *verb, const char *fmt, va_list ap)
 {
 	char msg[1024];
@@ -89,15 +103,18 @@ cmd_print_usage(const char *verb)
 }
 
 int
-cmd_bad_option(const char *verb, int argc, char **argv, int optopt_char)
+cmd_bad_option(const char *verb, int argc, char **argv, int ret)
 {
-	/* optind already moved past the offending word */
+	/* optind has moved past the offending word */
 	const char *word = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
-	if (optopt_char && strncmp(word, "--", 2) != 0)
-		return cmd_usage_error(verb, "option -%c: %s", optopt_char,
-		                       strchr(word + 1, optopt_char) ? "needs a value"
-		                                                     : "unknown option");
-	return cmd_usage_error(verb, "option %s: unknown option or missing value", word);
+	bool is_long = strncmp(word, "--", 2) == 0;
+	int len = is_long ? (int)strcspn(word, "=") : 2;
+
+	if (ret == ':')
+		return cmd_usage_error(verb, "option '%.*s' needs a value", len, word);
+	if (!is_long && optopt)
+		return cmd_usage_error(verb, "unknown option '-%c'", optopt);
+	return cmd_usage_error(verb, "unknown option '%.*s'", len, word);
 }
 
 int

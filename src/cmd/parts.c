@@ -75,6 +75,10 @@ int
 parts_load_config(const char *verb, const char *path, struct parts_cfg *out)
 {
 	struct cfg_errors errs = {0};
+	if (!*path) {
+		cmd_usage_error(verb, "the configuration file name is empty");
+		return -EINVAL;
+	}
 	int r = cfg_load_file(path, &parts_root_schema, out, &errs);
 	if (r == -EINVAL) {
 		cfg_errors_print(&errs, STDERR_FILENO);
