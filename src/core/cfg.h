@@ -48,7 +48,7 @@ struct cfg_field {
 	unsigned flags;
 	/* Default as config text, decoded like a value from the file; NULL = zero/empty. */
 	const char *def;
-	/* CFG_INT: limits (both 0 = any int64). CFG_DURATION/CFG_SIZE: max if nonzero. */
+	/* CFG_INT: limits (both 0 = any int64). CFG_DURATION/CFG_SIZE: each applies if nonzero. */
 	int64_t min, max;
 	const char *const *choices;      /* CFG_ENUM: NULL-terminated */
 	const struct cfg_schema *schema; /* CFG_SECTION; CFG_LIST/CFG_MAP of CFG_SECTION */
