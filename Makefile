@@ -58,17 +58,21 @@ run: build
 bench: build
 	bench/run $(BUILD)
 
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz-%.c,%,$(wildcard tests/fuzz/fuzz-*.c))
+
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
 
 # Each target runs FUZZ_SECONDS from its seed corpus (copied: libFuzzer writes into it).
 fuzz: deps $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD)
-	@set -e; for t in $(FUZZ_BUILD)/tests/fuzz-*; do \
-	  name=$${t##*/fuzz-}; corpus=tests/fuzz/corpus-$$name; mkdir -p $$corpus; \
+	@set -e; for name in $(FUZZ_TARGETS); do \
+	  t=$(FUZZ_BUILD)/tests/fuzz-$$name; corpus=tests/fuzz/corpus-$$name; mkdir -p $$corpus; \
 	  cp -n tests/fuzz/seeds/$$name/* $$corpus/ 2>/dev/null || true; \
-	  echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
-	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$corpus; \
+	  echo "fuzz: $$name for $(FUZZ_SECONDS)s (log: $$t.log)"; \
+	  if ! $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$corpus >$$t.log 2>&1; then \
+	    tail -n 60 $$t.log; echo "fuzz: $$name FAILED"; exit 1; fi; \
+	  grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' $$t.log; \
 	done
 
 install: build
