@@ -321,3 +321,20 @@ def test_make_run_starts_and_stops_on_ctrl_c(root):
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
+
+
+def test_make_install_honours_destdir(root, tmp_path):
+    build = os.environ.get("RAMPART_BUILD", str(root / "build"))
+    r = subprocess.run(["make", "-s", "install", f"BUILD={build}", f"DESTDIR={tmp_path}"],
+                       cwd=root, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    files = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
+    assert {"usr/local/bin/rampart", "etc/rampart/rampart.yaml",
+            "usr/local/share/man/man8/rampart.8", "usr/local/share/man/man5/rampart.yaml.5",
+            "usr/local/lib/systemd/system/rampart.service"} <= files
+    unit = (tmp_path / "usr/local/lib/systemd/system/rampart.service").read_text()
+    assert "ExecStart=/usr/local/bin/rampart up -c /etc/rampart/rampart.yaml" in unit
+    installed = subprocess.run([str(tmp_path / "usr/local/bin/rampart"), "check-config",
+                                str(tmp_path / "etc/rampart/rampart.yaml")],
+                               capture_output=True, text=True)
+    assert installed.returncode == 0, installed.stderr
