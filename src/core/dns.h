@@ -1,0 +1,120 @@
+/*
+ * DNS lookups for every part: libunbound (cache, DNSSEC validation, resolv.conf forwarders by
+ * default) behind a resolver handle, with an RFC 1035 zone file whose records take precedence
+ * (--dns-zone, `dns: zone-file:`). Every zone declared by an SOA in the file is answered from
+ * the file alone. Tests and conformance drivers build an in-memory zone, which can also
+ * simulate TIMEOUT and SERVFAIL for a name.
+ *
+ * A query never blocks longer than its timeout; a timeout or SERVFAIL is a temporary error,
+ * never an empty answer.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net.h"
+
+/* presentation form without the final dot, plus NUL */
+#define DNS_NAME_MAX 254
+/* concatenated strings of one TXT record */
+#define DNS_TXT_MAX 65536
+/* records kept from one answer */
+#define DNS_ANSWER_MAX 256
+
+enum dns_type {
+	DNS_T_A = 1,
+	DNS_T_NS = 2,
+	DNS_T_CNAME = 5,
+	DNS_T_SOA = 6,
+	DNS_T_PTR = 12,
+	DNS_T_MX = 15,
+	DNS_T_TXT = 16,
+	DNS_T_AAAA = 28,
+	DNS_T_SPF = 99,
+};
+
+enum dns_status {
+	DNS_OK,       /* records of the type asked for are in rr (n >= 1) */
+	DNS_NODATA,   /* the name exists, no records of that type (n == 0) */
+	DNS_NXDOMAIN, /* the name does not exist (n == 0) */
+	DNS_TIMEOUT,  /* no answer in time: temporary */
+	DNS_SERVFAIL, /* server failure, refused, bogus DNSSEC, network error: temporary */
+};
+
+struct dns_rr {
+	uint16_t type;
+	uint32_t ttl;
+	union {
+		struct net_addr addr; /* A, AAAA */
+		struct {
+			uint16_t pref;
+			char host[DNS_NAME_MAX];
+		} mx;
+		char name[DNS_NAME_MAX]; /* PTR, CNAME, NS: lower case, no final dot */
+		struct {
+			char *data; /* character-strings of one record concatenated, NUL-terminated */
+			size_t len; /* may hold NUL bytes: use len */
+		} txt;          /* TXT, SPF */
+	} u;
+};
+
+struct dns_answer {
+	enum dns_status status;
+	bool secure; /* DNSSEC-validated (AD) */
+	size_t n;
+	struct dns_rr *rr;
+};
+
+struct dns_options {
+	const char *zone_file;     /* records that take precedence; NULL: none */
+	const char *const *server; /* NULL-terminated "ADDR" / "ADDR:PORT" / "[v6]:PORT" forwarders;
+				      NULL: /etc/resolv.conf */
+	bool dnssec;               /* validate with the root trust anchor when it is installed */
+	uint64_t timeout_ms;       /* per query; 0: 3000 */
+	bool no_network;           /* answer from the zone only; names outside it: NXDOMAIN */
+};
+
+struct dns_resolver;
+struct dns_zone;
+
+/*
+ * Opens a resolver. A zone file with errors fails with -EINVAL and one "FILE:LINE: message"
+ * per problem in *err (malloc'd, caller frees; may be NULL).
+ */
+int dns_resolver_open(const struct dns_options *opt, struct dns_resolver **out, char **err);
+/* A resolver answering from zone alone (names outside it: NXDOMAIN). Takes ownership of zone. */
+int dns_resolver_from_zone(struct dns_zone *zone, struct dns_resolver **out);
+void dns_resolver_free(struct dns_resolver *r);
+
+/*
+ * Looks name up (case-insensitive; a final dot is optional) for type; CNAME chains are followed
+ * (up to 8), in zones as in libunbound. Returns 0 with
+ * out->status set, or -errno for a bad name (-EINVAL) or no memory; the caller frees out with
+ * dns_answer_free. Thread-safe: one resolver may serve several threads.
+ */
+int dns_query(struct dns_resolver *r, const char *name, enum dns_type type,
+	      struct dns_answer *out);
+void dns_answer_free(struct dns_answer *a);
+/* The PTR name for an address: 4.3.2.1.in-addr.arpa, nibbles.ip6.arpa. */
+int dns_reverse_name(const struct net_addr *a, char *buf, size_t len);
+const char *dns_status_name(enum dns_status s);
+
+/* Zones: an RFC 1035 master file ($ORIGIN, $TTL, @, relative names, ( ) continuation,
+ * quoted strings with \DDD escapes, comments; types A AAAA MX TXT SPF PTR CNAME NS SOA). */
+int dns_zone_new(struct dns_zone **out);
+void dns_zone_free(struct dns_zone *z);
+/* Appends "FILE:LINE: message" lines to *err on -EINVAL. */
+int dns_zone_load_file(struct dns_zone *z, const char *path, char **err);
+int dns_zone_load_string(struct dns_zone *z, const char *name, const char *text, size_t len,
+			 char **err);
+/* One record in presentation form: ("example.com", DNS_T_MX, "10 mx.example.com"). TXT rdata
+ * is one or more quoted strings. */
+int dns_zone_add(struct dns_zone *z, const char *owner, enum dns_type type, const char *rdata);
+/* TXT record from raw bytes (split into 255-byte strings as needed); len may hold NULs. */
+int dns_zone_add_txt(struct dns_zone *z, const char *owner, const char *data, size_t len);
+/* Every query for owner (any type) answers status (DNS_TIMEOUT or DNS_SERVFAIL). */
+int dns_zone_add_failure(struct dns_zone *z, const char *owner, enum dns_status status);
+/* Declares owner a zone apex, as an SOA would: names under it not in the zone are NXDOMAIN. */
+int dns_zone_add_apex(struct dns_zone *z, const char *owner);
