@@ -40,3 +40,48 @@ int cmd_version(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_up(int argc, char **argv);
 int cmd_port(int argc, char **argv);
+
+/* DNS options shared by the verbs that look things up (spf, senderid, dkim, dk, dns). */
+#include "core/dns.h"
+
+#define CMD_DNS_SERVERS_MAX 8
+
+enum {
+	CMD_OPT_DNS_ZONE = 0x1000,
+	CMD_OPT_DNS_SERVER,
+	CMD_OPT_DNS_TIMEOUT,
+	CMD_OPT_NO_DNSSEC,
+	CMD_OPT_DNS_OFFLINE,
+};
+
+/* Put inside a verb's struct option array. */
+#define CMD_DNS_LONGOPTS                                                                           \
+	{"dns-zone", required_argument, NULL, CMD_OPT_DNS_ZONE},                                   \
+	    {"dns-server", required_argument, NULL, CMD_OPT_DNS_SERVER},                           \
+	    {"dns-timeout", required_argument, NULL, CMD_OPT_DNS_TIMEOUT},                         \
+	    {"no-dnssec", no_argument, NULL, CMD_OPT_NO_DNSSEC},                                   \
+	{                                                                                          \
+		"dns-offline", no_argument, NULL, CMD_OPT_DNS_OFFLINE                              \
+	}
+
+/* For usage texts. */
+#define CMD_DNS_USAGE                                                                              \
+	"      --dns-zone FILE      answer from this zone file first (its SOA zones only)\n"       \
+	"      --dns-server ADDR    ask this server (repeatable; ADDR, ADDR:PORT, [v6]:PORT)\n"    \
+	"                           instead of the resolv.conf ones\n"                             \
+	"      --dns-timeout TIME   per-query timeout (default 3s)\n"                              \
+	"      --no-dnssec          do not validate DNSSEC\n"                                      \
+	"      --dns-offline        answer from --dns-zone only; other names do not exist\n"
+
+struct cmd_dns_opts {
+	struct dns_options dns;
+	const char *servers[CMD_DNS_SERVERS_MAX + 1];
+	size_t n_servers;
+};
+
+void cmd_dns_opts_init(struct cmd_dns_opts *o);
+/* 1: c was a DNS option and is taken; 0: not one; CMD_EXIT_USAGE: bad value, reported. */
+int cmd_dns_option(const char *verb, int c, const char *arg, struct cmd_dns_opts *o);
+/* Opens the resolver; on failure reports it and returns CMD_EXIT_USAGE (bad zone file) or
+ * CMD_EXIT_TEMP (resolver could not start). */
+int cmd_dns_open(const char *verb, struct cmd_dns_opts *o, struct dns_resolver **out);
