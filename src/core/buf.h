@@ -1,10 +1,10 @@
 /* Growable byte buffer with a hard size cap; the data is always NUL-terminated. */
 #pragma once
 
+#include "cleanup.h"
+
 #include <stdarg.h>
 #include <stddef.h>
-
-#include "cleanup.h"
 
 struct buf {
 	char *data;   /* NULL until the first append */

@@ -9,11 +9,11 @@
  */
 #pragma once
 
+#include "net.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "net.h"
 
 #define CFG_FILE_MAX (1024 * 1024)
 #define CFG_DEPTH_MAX 32
@@ -61,7 +61,8 @@ struct cfg_schema {
 	const char *name;
 	size_t size;                    /* sizeof the struct, for list/map elements */
 	const struct cfg_field *fields; /* ends with a field whose key is NULL */
-	/* Optional cross-field validation after the mapping is decoded; report with cfg_check_error. */
+	/* Optional cross-field validation after the mapping is decoded; report with
+	 * cfg_check_error. */
 	void (*check)(void *obj, struct cfg_check *chk);
 };
 
@@ -94,10 +95,10 @@ struct cfg_errors {
  * On any failure out holds nothing to free.
  */
 int cfg_load_file(const char *path, const struct cfg_schema *schema, void *out,
-		  struct cfg_errors *errs);
+                  struct cfg_errors *errs);
 /* As cfg_load_file, from memory; name is used in error positions. */
-int cfg_load_string(const char *name, const char *text, size_t len,
-		    const struct cfg_schema *schema, void *out, struct cfg_errors *errs);
+int cfg_load_string(const char *name, const char *text, size_t len, const struct cfg_schema *schema,
+                    void *out, struct cfg_errors *errs);
 /* Fills out with the schema's defaults, as for an empty document. */
 int cfg_load_defaults(const struct cfg_schema *schema, void *out, struct cfg_errors *errs);
 /* Frees what decoding allocated inside obj (not obj itself). NULL-safe. */
@@ -110,7 +111,7 @@ void cfg_errors_print(const struct cfg_errors *errs, int fd);
 /* For schema check callbacks: reports an error at key's position in the mapping being checked
  * (the mapping's own position when key is NULL or absent). */
 void cfg_check_error(struct cfg_check *chk, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Scalar parsers shared with command-line options; -EINVAL on bad text, -ERANGE on overflow. */
 int cfg_parse_duration(const char *s, uint64_t *ms);

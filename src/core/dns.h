@@ -10,11 +10,11 @@
  */
 #pragma once
 
+#include "net.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "net.h"
 
 /* presentation form without the final dot, plus NUL */
 #define DNS_NAME_MAX 254
@@ -54,9 +54,10 @@ struct dns_rr {
 		} mx;
 		char name[DNS_NAME_MAX]; /* PTR, CNAME, NS: lower case, no final dot */
 		struct {
-			char *data; /* character-strings of one record concatenated, NUL-terminated */
+			char *
+			    data; /* character-strings of one record concatenated, NUL-terminated */
 			size_t len; /* may hold NUL bytes: use len */
-		} txt;          /* TXT, SPF */
+		} txt;              /* TXT, SPF */
 	} u;
 };
 
@@ -70,7 +71,7 @@ struct dns_answer {
 struct dns_options {
 	const char *zone_file;     /* records that take precedence; NULL: none */
 	const char *const *server; /* NULL-terminated "ADDR" / "ADDR:PORT" / "[v6]:PORT" forwarders;
-				      NULL: /etc/resolv.conf */
+	                              NULL: /etc/resolv.conf */
 	bool dnssec;               /* validate with the root trust anchor when it is installed */
 	uint64_t timeout_ms;       /* per query; 0: 3000 */
 	bool no_network;           /* answer from the zone only; names outside it: NXDOMAIN */
@@ -94,8 +95,7 @@ void dns_resolver_free(struct dns_resolver *r);
  * out->status set, or -errno for a bad name (-EINVAL) or no memory; the caller frees out with
  * dns_answer_free. Thread-safe: one resolver may serve several threads.
  */
-int dns_query(struct dns_resolver *r, const char *name, enum dns_type type,
-	      struct dns_answer *out);
+int dns_query(struct dns_resolver *r, const char *name, enum dns_type type, struct dns_answer *out);
 void dns_answer_free(struct dns_answer *a);
 /* The PTR name for an address: 4.3.2.1.in-addr.arpa, nibbles.ip6.arpa. */
 int dns_reverse_name(const struct net_addr *a, char *buf, size_t len);
@@ -108,7 +108,7 @@ void dns_zone_free(struct dns_zone *z);
 /* Appends "FILE:LINE: message" lines to *err on -EINVAL. */
 int dns_zone_load_file(struct dns_zone *z, const char *path, char **err);
 int dns_zone_load_string(struct dns_zone *z, const char *name, const char *text, size_t len,
-			 char **err);
+                         char **err);
 /* One record in presentation form: ("example.com", DNS_T_MX, "10 mx.example.com"). TXT rdata
  * is one or more quoted strings. */
 int dns_zone_add(struct dns_zone *z, const char *owner, enum dns_type type, const char *rdata);

@@ -70,5 +70,5 @@ uint64_t ev_now_ns(const struct ev_loop *loop);
 /* Reads CLOCK_MONOTONIC now. */
 uint64_t ev_clock_ns(void);
 
-#define EV_MSEC(ms) ((uint64_t)(ms) * 1000000ull)
-#define EV_SEC(s) ((uint64_t)(s) * 1000000000ull)
+#define EV_MSEC(ms) ((uint64_t)(ms)*1000000ull)
+#define EV_SEC(s) ((uint64_t)(s)*1000000000ull)
