@@ -1,1 +1,462 @@
+/*
+ * The resolver: zone records first (dns_zone.c), then libunbound. Queries run on one ub_ctx
+ * in its threaded async mode; a caller waits on the context's fd with poll so that every
+ * query has a hard deadline, whatever unbound's own retry schedule is. Several threads share
+ * the context: one of them polls at a time and runs ub_process, which completes the others'
+ * queries too; the rest sleep on a condition variable.
+ */
 #include "dns.h"
+
+#include "cleanup.h"
+#include "dns_zone.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unbound.h>
+#include <unistd.h>
+
+#define DNS_TIMEOUT_DEFAULT_MS 3000
+#define DNS_ROOT_KEY "/usr/share/dns/root.key"
+#define DNS_CLASS_IN 1
+#define DNS_RCODE_NXDOMAIN 3
+
+struct dns_resolver {
+	struct dns_zone *zone;
+	struct ub_ctx *ub; /* NULL: zone only */
+	uint64_t timeout_ms;
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* a poller finished a round */
+	bool polling;        /* a thread is in poll() on ub_fd */
+};
+
+struct ub_query {
+	bool done;
+	int err;
+	struct ub_result *result;
+};
+
+const char *
+dns_status_name(enum dns_status s)
+{
+	switch (s) {
+	case DNS_OK:
+		return "NOERROR";
+	case DNS_NODATA:
+		return "NODATA";
+	case DNS_NXDOMAIN:
+		return "NXDOMAIN";
+	case DNS_TIMEOUT:
+		return "TIMEOUT";
+	case DNS_SERVFAIL:
+		return "SERVFAIL";
+	}
+	return "UNKNOWN";
+}
+
+int
+dns_reverse_name(const struct net_addr *a, char *buf, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	char name[DNS_NAME_MAX];
+	size_t k = 0;
+	if (a->family == AF_INET) {
+		const uint8_t *b = a->u.bytes;
+		snprintf(name, sizeof(name), "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1], b[0]);
+	} else if (a->family == AF_INET6) {
+		for (int i = 15; i >= 0; i--) {
+			name[k++] = hex[a->u.bytes[i] & 0xf];
+			name[k++] = '.';
+			name[k++] = hex[a->u.bytes[i] >> 4];
+			name[k++] = '.';
+		}
+		memcpy(name + k, "ip6.arpa", sizeof("ip6.arpa"));
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	size_t need = strlen(name) + 1;
+	if (need > len)
+		return -ENOBUFS;
+	memcpy(buf, name, need);
+	return 0;
+}
+
+static int
+resolver_new(struct dns_resolver **out)
+{
+	pthread_condattr_t attr;
+	struct dns_resolver *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->timeout_ms = DNS_TIMEOUT_DEFAULT_MS;
+	/* deadlines are on the monotonic clock: a clock step must not stretch a query */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	pthread_mutex_init(&r->lock, NULL);
+	*out = r;
+	return 0;
+}
+
+void
+dns_resolver_free(struct dns_resolver *r)
+{
+	if (!r)
+		return;
+	if (r->ub)
+		ub_ctx_delete(r->ub);
+	dns_zone_free(r->zone);
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+DEFINE_CLEANUP_FUNC(struct dns_resolver, dns_resolver_free)
+
+int
+dns_resolver_from_zone(struct dns_zone *zone, struct dns_resolver **out)
+{
+	struct dns_resolver *r;
+	int e = resolver_new(&r);
+	if (e < 0) {
+		dns_zone_free(zone);
+		return e;
+	}
+	r->zone = zone;
+	*out = r;
+	return 0;
+}
+
+/* "ADDR", "ADDR:PORT", "[v6]:PORT" -> unbound's "ADDR@PORT". */
+static int
+ub_add_server(struct ub_ctx *ub, const char *server)
+{
+	struct net_addr a;
+	char addr[NET_ADDR_STRLEN], fwd[NET_ADDR_STRLEN + 8];
+	if (net_addr_parse(server, NET_PORT_OPTIONAL, &a) < 0 ||
+	    net_addr_format(&(struct net_addr){.family = a.family, .u = a.u}, false, addr,
+	                    sizeof(addr)) < 0)
+		return -EINVAL;
+	if (a.port)
+		snprintf(fwd, sizeof(fwd), "%s@%u", addr, a.port);
+	else
+		snprintf(fwd, sizeof(fwd), "%s", addr);
+	return ub_ctx_set_fwd(ub, fwd) == 0 ? 0 : -EINVAL;
+}
+
+/*
+ * With forwarders, the reverse zones of private and documentation ranges (RFC 6303) are
+ * theirs to answer, as a LAN's resolver often does: unbound would otherwise say NXDOMAIN
+ * itself. Those zones are unsigned by nature, hence also insecure-lan-zones.
+ */
+static int
+ub_forward_lan_zones(struct ub_ctx *ub)
+{
+	if (ub_ctx_set_option(ub, "unblock-lan-zones:", "yes") != 0 ||
+	    ub_ctx_set_option(ub, "insecure-lan-zones:", "yes") != 0)
+		return -EIO;
+	return 0;
+}
+
+static int
+ub_trust(struct ub_ctx *ub, const struct dns_options *opt)
+{
+	if (access(DNS_ROOT_KEY, R_OK) == 0 && ub_ctx_add_ta_file(ub, DNS_ROOT_KEY) != 0)
+		return -EIO;
+	if (!opt->trust_anchor)
+		return 0;
+	if (access(opt->trust_anchor, R_OK) < 0)
+		return -errno;
+	return ub_ctx_add_ta_file(ub, opt->trust_anchor) == 0 ? 0 : -EINVAL;
+}
+
+static int
+ub_setup(struct ub_ctx *ub, const struct dns_options *opt)
+{
+	bool forwarding = true;
+	/* the default async mode forks a process: no place for that in a threaded daemon */
+	if (ub_ctx_async(ub, 1) != 0)
+		return -EIO;
+	if (opt->server) {
+		for (const char *const *s = opt->server; *s; s++) {
+			int r = ub_add_server(ub, *s);
+			if (r < 0)
+				return r;
+		}
+	} else {
+		/* without resolv.conf unbound recurses from the root itself: still useful */
+		forwarding = ub_ctx_resolvconf(ub, NULL) == 0;
+	}
+	if (forwarding && ub_forward_lan_zones(ub) < 0)
+		return -EIO;
+	return opt->dnssec ? ub_trust(ub, opt) : 0;
+}
+
+int
+dns_resolver_open(const struct dns_options *opt, struct dns_resolver **out, char **err)
+{
+	_cleanup_(dns_resolver_freep) struct dns_resolver *r = NULL;
+	int e = resolver_new(&r);
+	if (e < 0)
+		return e;
+	if (opt->timeout_ms)
+		r->timeout_ms = opt->timeout_ms;
+	if (opt->zone_file) {
+		if ((e = dns_zone_new(&r->zone)) < 0 ||
+		    (e = dns_zone_load_file(r->zone, opt->zone_file, err)) < 0)
+			return e;
+	}
+	if (!opt->no_network) {
+		if (!(r->ub = ub_ctx_create()))
+			return -ENOMEM;
+		if ((e = ub_setup(r->ub, opt)) < 0)
+			return e;
+	}
+	*out = TAKE_PTR(r);
+	return 0;
+}
+
+/* Wire-format rdata, read with a bounds check on every byte. */
+
+struct rd {
+	const uint8_t *p;
+	size_t len, pos;
+};
+
+/* An uncompressed name (unbound hands rdata decompressed); "" for the root. */
+static int
+rd_name(struct rd *d, char out[DNS_NAME_MAX])
+{
+	char text[DNS_NAME_MAX];
+	size_t o = 0;
+	for (;;) {
+		if (d->pos >= d->len)
+			return -EBADMSG;
+		size_t l = d->p[d->pos++];
+		if (l == 0)
+			break;
+		if (l > 63 || l > d->len - d->pos || o + l + 1 >= DNS_NAME_MAX)
+			return -EBADMSG;
+		if (o > 0)
+			text[o++] = '.';
+		memcpy(text + o, d->p + d->pos, l);
+		if (memchr(text + o, '.', l))
+			return -EBADMSG;
+		o += l;
+		d->pos += l;
+	}
+	text[o] = '\0';
+	if (o == 0) {
+		out[0] = '\0';
+		return 0;
+	}
+	return memchr(text, '\0', o) || dns_name_normalize(text, out) < 0 ? -EBADMSG : 0;
+}
+
+static int
+rd_txt(struct rd *d, struct dns_rr *rr)
+{
+	size_t total = 0;
+	for (size_t pos = 0; pos < d->len; pos += 1 + d->p[pos]) {
+		if (d->p[pos] > d->len - pos - 1)
+			return -EBADMSG;
+		total += d->p[pos];
+	}
+	if (d->len == 0 || total >= DNS_TXT_MAX)
+		return -EBADMSG;
+	char *data = malloc(total + 1);
+	if (!data)
+		return -ENOMEM;
+	size_t o = 0;
+	for (size_t pos = 0; pos < d->len; pos += 1 + d->p[pos]) {
+		memcpy(data + o, d->p + pos + 1, d->p[pos]);
+		o += d->p[pos];
+	}
+	data[o] = '\0';
+	rr->u.txt.data = data;
+	rr->u.txt.len = o;
+	d->pos = d->len;
+	return 0;
+}
+
+static int
+rd_parse(struct rd *d, struct dns_rr *rr)
+{
+	char rname[DNS_NAME_MAX];
+	switch (rr->type) {
+	case DNS_T_A:
+	case DNS_T_AAAA:
+		if (d->len != (rr->type == DNS_T_A ? 4u : 16u))
+			return -EBADMSG;
+		rr->u.addr = (struct net_addr){.family = rr->type == DNS_T_A ? AF_INET : AF_INET6};
+		memcpy(rr->u.addr.u.bytes, d->p, d->len);
+		d->pos = d->len;
+		return 0;
+	case DNS_T_MX:
+		if (d->len < 3)
+			return -EBADMSG;
+		rr->u.mx.pref = (uint16_t)(d->p[0] << 8 | d->p[1]);
+		d->pos = 2;
+		return rd_name(d, rr->u.mx.host);
+	case DNS_T_TXT:
+	case DNS_T_SPF:
+		return rd_txt(d, rr);
+	case DNS_T_PTR:
+	case DNS_T_CNAME:
+	case DNS_T_NS:
+		return rd_name(d, rr->u.name);
+	case DNS_T_SOA: /* the mname is kept; the rest is checked for shape */
+		if (rd_name(d, rr->u.name) < 0 || rd_name(d, rname) < 0 || d->len - d->pos != 20)
+			return -EBADMSG;
+		d->pos = d->len;
+		return 0;
+	}
+	return -EBADMSG;
+}
+
+int
+dns_rdata_parse(enum dns_type type, const uint8_t *p, size_t len, struct dns_rr *rr)
+{
+	struct rd d = {.p = p, .len = len};
+	*rr = (struct dns_rr){.type = (uint16_t)type};
+	int e = rd_parse(&d, rr);
+	if (e == 0 && d.pos != d.len) {
+		if (type == DNS_T_TXT || type == DNS_T_SPF)
+			free(rr->u.txt.data);
+		e = -EBADMSG;
+	}
+	return e;
+}
+
+/* Malformed records are dropped one by one; the rest of the answer stands. */
+static int
+result_records(const struct ub_result *res, enum dns_type type, struct dns_answer *out)
+{
+	size_t n = 0;
+	while (res->data && res->data[n] && n < DNS_ANSWER_MAX)
+		n++;
+	if (n == 0)
+		return 0;
+	if (!(out->rr = calloc(n, sizeof(*out->rr))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct dns_rr *rr = &out->rr[out->n];
+		if (res->len[i] < 0)
+			continue;
+		int e =
+		    dns_rdata_parse(type, (const uint8_t *)res->data[i], (size_t)res->len[i], rr);
+		if (e == -ENOMEM)
+			return e;
+		if (e < 0)
+			continue;
+		rr->ttl = res->ttl > 0 ? (uint32_t)res->ttl : 0;
+		out->n++;
+	}
+	return 0;
+}
+
+static int
+result_answer(int err, const struct ub_result *res, enum dns_type type, struct dns_answer *out)
+{
+	*out = (struct dns_answer){.status = DNS_SERVFAIL};
+	if (err || !res || res->bogus)
+		return 0;
+	out->secure = res->secure;
+	if (res->rcode != 0 && res->rcode != DNS_RCODE_NXDOMAIN)
+		return 0;
+	if (res->nxdomain || res->rcode == DNS_RCODE_NXDOMAIN) {
+		out->status = DNS_NXDOMAIN;
+		return 0;
+	}
+	int e = res->havedata ? result_records(res, type, out) : 0;
+	if (e < 0) {
+		dns_answer_free(out);
+		return e;
+	}
+	out->status = out->n > 0 ? DNS_OK : DNS_NODATA;
+	return 0;
+}
+
+static void
+ub_done(void *arg, int err, struct ub_result *result)
+{
+	struct ub_query *q = arg;
+	q->err = err;
+	q->result = result;
+	q->done = true;
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* One round with r->lock held: poll (lock released) and process, or wait for the poller. */
+static void
+ub_round(struct dns_resolver *r, uint64_t deadline)
+{
+	uint64_t now = now_ms(), left = now < deadline ? deadline - now : 0;
+	if (r->polling) {
+		struct timespec ts = {.tv_sec = (time_t)(deadline / 1000),
+		                      .tv_nsec = (long)(deadline % 1000) * 1000000};
+		pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+		return;
+	}
+	struct pollfd pfd = {.fd = ub_fd(r->ub), .events = POLLIN};
+	r->polling = true;
+	pthread_mutex_unlock(&r->lock);
+	poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+	pthread_mutex_lock(&r->lock);
+	r->polling = false;
+	if (ub_poll(r->ub))
+		ub_process(r->ub);
+	pthread_cond_broadcast(&r->cond);
+}
+
+/* Asks unbound; out->status TIMEOUT when the deadline passes first. */
+static int
+ub_query(struct dns_resolver *r, const char *name, enum dns_type type, struct dns_answer *out)
+{
+	struct ub_query q = {0};
+	int id;
+	uint64_t deadline = now_ms() + r->timeout_ms;
+	*out = (struct dns_answer){.status = DNS_SERVFAIL};
+
+	pthread_mutex_lock(&r->lock);
+	if (ub_resolve_async(r->ub, name, (int)type, DNS_CLASS_IN, &q, ub_done, &id) != 0) {
+		pthread_mutex_unlock(&r->lock);
+		return 0;
+	}
+	while (!q.done && now_ms() < deadline)
+		ub_round(r, deadline);
+	if (!q.done)
+		ub_cancel(r->ub, id);
+	pthread_mutex_unlock(&r->lock);
+	if (!q.done) {
+		out->status = DNS_TIMEOUT;
+		return 0;
+	}
+	int e = result_answer(q.err, q.result, type, out);
+	ub_resolve_free(q.result);
+	return e;
+}
+
+int
+dns_query(struct dns_resolver *r, const char *name, enum dns_type type, struct dns_answer *out)
+{
+	char norm[DNS_NAME_MAX], next[DNS_NAME_MAX];
+	*out = (struct dns_answer){.status = DNS_SERVFAIL};
+	if (dns_name_normalize(name, norm) < 0)
+		return -EINVAL;
+	int e = dns_zone_answer(r->zone, norm, type, r->ub != NULL, out, next);
+	if (e != 0)
+		return e < 0 ? e : 0;
+	return ub_query(r, next, type, out);
+}

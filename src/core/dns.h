@@ -75,6 +75,8 @@ struct dns_options {
 	bool dnssec;               /* validate with the root trust anchor when it is installed */
 	uint64_t timeout_ms;       /* per query; 0: 3000 */
 	bool no_network;           /* answer from the zone only; names outside it: NXDOMAIN */
+	const char *trust_anchor;  /* with dnssec: a file of DS/DNSKEY records trusted besides
+				      the root's (a private signed zone); NULL: none */
 };
 
 struct dns_resolver;
