@@ -12,7 +12,7 @@ MESON_OPTS ?=
 # Exactly the Debian packages the build, the tests and the benchmarks use.
 DEBS_BUILD := gcc clang meson ninja-build pkg-config libyaml-dev libsystemd-dev libmnl-dev \
               libunbound-dev libevent-dev libssl-dev dns-root-data
-DEBS_TEST  := libcmocka-dev python3-pytest libclang-rt-14-dev iproute2 psmisc util-linux
+DEBS_TEST  := libcmocka-dev python3-pytest libclang-rt-14-dev iproute2 psmisc util-linux knot knot-dnsutils
 DEBS_BENCH := lsof
 DEBS       := $(DEBS_BUILD) $(DEBS_TEST) $(DEBS_BENCH)
 

@@ -40,6 +40,11 @@ int cmd_version(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_up(int argc, char **argv);
 int cmd_port(int argc, char **argv);
+int cmd_dkim(int argc, char **argv);
+int cmd_dk(int argc, char **argv);
+int cmd_dns(int argc, char **argv);
+int cmd_spf(int argc, char **argv);
+int cmd_senderid(int argc, char **argv);
 
 /* DNS options shared by the verbs that look things up (spf, senderid, dkim, dk, dns). */
 #include "core/dns.h"
@@ -85,3 +90,42 @@ int cmd_dns_option(const char *verb, int c, const char *arg, struct cmd_dns_opts
 /* Opens the resolver; on failure reports it and returns CMD_EXIT_USAGE (bad zone file) or
  * CMD_EXIT_TEMP (resolver could not start). */
 int cmd_dns_open(const char *verb, struct cmd_dns_opts *o, struct dns_resolver **out);
+
+/* Shared by the dkim and dk verbs (cmd_dkim.c). */
+#include <stdint.h>
+#include <sys/types.h>
+
+struct buf;
+struct dkim_key_private;
+struct dkim_sig_result;
+struct rfc5322_header;
+struct rfc5322_read_ops;
+
+/* The message being signed, to write out after the signature: stdin itself when it can seek
+ * back to start, else an unlinked temporary copy (own). */
+struct cmd_dkim_spool {
+	int fd;
+	off_t start;
+	bool own;
+};
+
+/* Reads a PEM private key file; reports problems (and a warning under 2048 bits). */
+int cmd_dkim_load_key(const char *verb, const char *path, struct dkim_key_private *k);
+/* "a:b,c d" into a NULL-terminated lower-case list (cmd_dkim_free_names). */
+int cmd_dkim_split_names(const char *verb, const char *opt, const char *list, char ***out);
+void cmd_dkim_free_names(char **names);
+int cmd_dkim_spool_open(const char *verb, struct cmd_dkim_spool *s);
+int cmd_dkim_spool_raw(struct cmd_dkim_spool *s, const char *data, size_t len);
+/* Writes fields, then the message as read. */
+int cmd_dkim_spool_emit(const char *verb, struct cmd_dkim_spool *s, const struct buf *fields);
+void cmd_dkim_spool_close(struct cmd_dkim_spool *s);
+/* Reads standard input as a message; reports a failure (exit code 2). */
+int cmd_dkim_read_message(const char *verb, struct rfc5322_header *h,
+                          const struct rfc5322_read_ops *ops, void *ctx);
+/* The options of the verify commands. */
+int cmd_dkim_verify_args(const char *verb, int argc, char **argv, struct cmd_dns_opts *dns,
+                         bool *json, size_t *max, int64_t *now);
+/* One Authentication-Results line per result (or a JSON array); returns the exit code: 0 when
+ * one passes, 3 when all are temporary errors, else 1. */
+int cmd_dkim_print_results(const char *verb, const struct dkim_sig_result *const *res, size_t n,
+                           size_t ignored, bool json, bool dk);

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-VERBS = ["help", "version", "check-config", "up", "port", "dkim", "dk", "spf",
+VERBS = ["help", "version", "check-config", "up", "port", "dns", "dkim", "dk", "spf",
          "senderid", "milter", "lb", "guard"]
 
 

@@ -1,0 +1,144 @@
+#include "dkim_tag.h"
+
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+bool
+dkim_tag_is_fws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static bool
+is_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool
+is_name_char(char c)
+{
+	return is_alpha(c) || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* VALCHAR (%x21-3A / %x3C-7E), plus 8-bit bytes, which RFC 8616 lets UTF-8 use. */
+static bool
+is_value_char(char c)
+{
+	unsigned char u = (unsigned char)c;
+	return (u >= 0x21 && u <= 0x7e && u != ';') || u >= 0x80;
+}
+
+static size_t
+skip_fws(const char *s, size_t len, size_t pos)
+{
+	while (pos < len && dkim_tag_is_fws(s[pos]))
+		pos++;
+	return pos;
+}
+
+static bool
+name_is_new(const struct dkim_tag_list *l, const char *name, size_t name_len)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->tag[i].name_len == name_len && memcmp(l->tag[i].name, name, name_len) == 0)
+			return false;
+	return true;
+}
+
+/* One tag-spec from pos (at a tag name) up to the ";" or the end; *pos moves past it. */
+static int
+parse_spec(const char *s, size_t len, size_t *pos, struct dkim_tag *t)
+{
+	size_t p = *pos;
+	if (!is_alpha(s[p]))
+		return -EINVAL;
+	t->name = s + p;
+	while (p < len && is_name_char(s[p]))
+		p++;
+	t->name_len = (size_t)(s + p - t->name);
+	p = skip_fws(s, len, p);
+	if (p >= len || s[p] != '=')
+		return -EINVAL;
+	t->raw_start = ++p;
+	p = skip_fws(s, len, p);
+	t->value = s + p;
+	size_t end = p;
+	for (; p < len && s[p] != ';'; p++) {
+		if (is_value_char(s[p]))
+			end = p + 1;
+		else if (!dkim_tag_is_fws(s[p]))
+			return -EINVAL;
+	}
+	t->value_len = end - (size_t)(t->value - s);
+	t->raw_end = p;
+	*pos = p;
+	return 0;
+}
+
+int
+dkim_tag_parse(const char *s, size_t len, struct dkim_tag_list *out)
+{
+	size_t pos = 0;
+	out->n = 0;
+	for (;;) {
+		pos = skip_fws(s, len, pos);
+		if (pos >= len)
+			return 0;
+		if (s[pos] == ';') {
+			pos++;
+			continue;
+		}
+		struct dkim_tag t;
+		int r = parse_spec(s, len, &pos, &t);
+		if (r < 0)
+			return r;
+		if (!name_is_new(out, t.name, t.name_len))
+			return -EEXIST;
+		if (out->n >= DKIM_TAG_MAX)
+			return -E2BIG;
+		out->tag[out->n++] = t;
+	}
+}
+
+const struct dkim_tag *
+dkim_tag_find(const struct dkim_tag_list *l, const char *name)
+{
+	size_t len = strlen(name);
+	for (size_t i = 0; i < l->n; i++) {
+		const struct dkim_tag *t = &l->tag[i];
+		if (t->name_len == len && t->name[0] == name[0] && memcmp(t->name, name, len) == 0)
+			return t;
+	}
+	return NULL;
+}
+
+bool
+dkim_tag_value_is(const struct dkim_tag *t, const char *s, bool nocase)
+{
+	size_t len = strlen(s);
+	if (t->value_len != len)
+		return false;
+	return nocase ? strncasecmp(t->value, s, len) == 0 : memcmp(t->value, s, len) == 0;
+}
+
+int
+dkim_tag_value_copy(const struct dkim_tag *t, char *buf, size_t size)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < t->value_len; i++) {
+		char c = t->value[i];
+		if (c == '\0')
+			return -EINVAL;
+		if (dkim_tag_is_fws(c))
+			continue;
+		if (o + 1 >= size)
+			return -ENOBUFS;
+		buf[o++] = c;
+	}
+	if (size == 0)
+		return -ENOBUFS;
+	buf[o] = '\0';
+	return 0;
+}
