@@ -18,8 +18,8 @@
 #include "mail/rfc5322.h"
 
 #include <errno.h>
-#include <openssl/x509.h>
 #include <fcntl.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +48,8 @@ now(void)
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
+
+static void die(const char *what) __attribute__((noreturn));
 
 static void
 die(const char *what)
@@ -98,11 +100,14 @@ dkim_sign_once(struct ctx *c, struct buf *out)
 {
 	struct rfc5322_header h;
 	struct rfc5322_reader rd;
-	struct dkim_sign *s;
+	struct dkim_sign *s = NULL;
 	size_t used = 0;
-	const struct dkim_sign_opts o = {.domain = "example.com", .selector = c->name,
-	                                 .key = &c->key, .hc = DKIM_CANON_RELAXED,
-	                                 .bc = DKIM_CANON_RELAXED, .timestamp = 1700000000};
+	const struct dkim_sign_opts o = {.domain = "example.com",
+	                                 .selector = c->name,
+	                                 .key = &c->key,
+	                                 .hc = DKIM_CANON_RELAXED,
+	                                 .bc = DKIM_CANON_RELAXED,
+	                                 .timestamp = 1700000000};
 	rfc5322_header_init(&h, 0, 0);
 	rfc5322_reader_init(&rd, &h);
 	if (rfc5322_reader_feed(&rd, c->msg, c->len, &used) != 1 || dkim_sign_new(&o, 1, &s) < 0 ||
@@ -120,7 +125,7 @@ dkim_verify_once(struct ctx *c)
 {
 	struct rfc5322_header h;
 	struct rfc5322_reader rd;
-	struct dkim_verify *v;
+	struct dkim_verify *v = NULL;
 	size_t used = 0;
 	const struct dkim_verify_opts o = {.cache = c->cache};
 	rfc5322_header_init(&h, 0, 0);
@@ -143,8 +148,9 @@ raw_sign_once(struct ctx *c)
 	size_t slen = sizeof(sig);
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	const EVP_MD *alg = c->key.type == DKIM_KEY_RSA ? dkim_canon_md(DKIM_HASH_SHA256) : NULL;
-	if (!md || EVP_DigestSignInit_ex(md, NULL, alg ? "SHA256" : NULL, NULL, NULL, c->key.pkey,
-	                                 NULL) != 1 ||
+	if (!md ||
+	    EVP_DigestSignInit_ex(md, NULL, alg ? "SHA256" : NULL, NULL, NULL, c->key.pkey, NULL) !=
+	        1 ||
 	    EVP_DigestSign(md, sig, &slen, (const unsigned char *)c->msg, c->len) != 1)
 		die("raw sign");
 	EVP_MD_CTX_free(md);
@@ -156,8 +162,8 @@ raw_verify_once(struct ctx *c)
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	const char *alg = c->key.type == DKIM_KEY_RSA ? "SHA256" : NULL;
 	if (!md || EVP_DigestVerifyInit_ex(md, NULL, alg, NULL, NULL, c->pub, NULL) != 1 ||
-	    EVP_DigestVerify(md, c->raw_sig, c->raw_sig_len, (const unsigned char *)c->msg, c->len) !=
-	        1)
+	    EVP_DigestVerify(md, c->raw_sig, c->raw_sig_len, (const unsigned char *)c->msg,
+	                     c->len) != 1)
 		die("raw verify");
 	EVP_MD_CTX_free(md);
 }
@@ -212,8 +218,8 @@ setup(struct ctx *c, const char *dir, struct dns_zone *z)
 {
 	_cleanup_buf_ struct buf pem = BUF_INIT(16384), rec = BUF_INIT(4096), out = BUF_INIT(8192);
 	char file[64], owner[128];
-	if (dkim_key_private_generate(strcmp(c->name, "rsa") ? DKIM_KEY_ED25519 : DKIM_KEY_RSA, 2048,
-	                              &c->key) < 0 ||
+	if (dkim_key_private_generate(strcmp(c->name, "rsa") ? DKIM_KEY_ED25519 : DKIM_KEY_RSA,
+	                              2048, &c->key) < 0 ||
 	    !(c->pub = public_half(c->key.pkey)) || dkim_key_private_pem(&c->key, &pem) < 0 ||
 	    dkim_key_private_record(&c->key, &rec) < 0)
 		die("key setup");
@@ -230,8 +236,9 @@ setup(struct ctx *c, const char *dir, struct dns_zone *z)
 	c->signed_msg = buf_steal(&out);
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	c->raw_sig_len = sizeof(c->raw_sig);
-	if (!md || EVP_DigestSignInit_ex(md, NULL, c->key.type == DKIM_KEY_RSA ? "SHA256" : NULL,
-	                                 NULL, NULL, c->key.pkey, NULL) != 1 ||
+	if (!md ||
+	    EVP_DigestSignInit_ex(md, NULL, c->key.type == DKIM_KEY_RSA ? "SHA256" : NULL, NULL,
+	                          NULL, c->key.pkey, NULL) != 1 ||
 	    EVP_DigestSign(md, c->raw_sig, &c->raw_sig_len, (const unsigned char *)c->msg,
 	                   c->len) != 1)
 		die("raw signature");
@@ -241,8 +248,8 @@ setup(struct ctx *c, const char *dir, struct dns_zone *z)
 static void
 print(const char *what, const char *impl, const char *key, double per_s)
 {
-	printf("{\"what\": \"%s\", \"impl\": \"%s\", \"key\": \"%s\", \"per_s\": %.1f}\n",
-	       what, impl, key, per_s);
+	printf("{\"what\": \"%s\", \"impl\": \"%s\", \"key\": \"%s\", \"per_s\": %.1f}\n", what,
+	       impl, key, per_s);
 }
 
 static void
@@ -282,7 +289,8 @@ hash_canon(enum dkim_canon canon)
 	if (dkim_canon_body_init(&b, canon, DKIM_HASH_SHA256, DKIM_CANON_NO_LIMIT) < 0)
 		die("canon");
 	for (size_t p = 0; p < BODY_BIG; p += 65536)
-		dkim_canon_body_update(&b, body_big + p, BODY_BIG - p < 65536 ? BODY_BIG - p : 65536);
+		dkim_canon_body_update(&b, body_big + p,
+		                       BODY_BIG - p < 65536 ? BODY_BIG - p : 65536);
 	if (dkim_canon_body_final(&b, d, &len) < 0)
 		die("canon");
 	dkim_canon_body_free(&b);

@@ -155,6 +155,21 @@ cmd_dkim_split_names(const char *verb, const char *opt, const char *list, char *
 	return CMD_EXIT_OK;
 }
 
+/* For file systems without O_TMPFILE: a named file, unlinked at once. */
+static int
+named_temp(const char *dir)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s/rampart-dkim-XXXXXX", dir) >= (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	int fd = mkostemp(path, O_CLOEXEC);
+	if (fd >= 0)
+		unlink(path);
+	return fd;
+}
+
 /* The message being signed is written out after its signature: stdin itself when it can seek
  * back, else a copy in an unlinked temporary file (bodies can be large). */
 int
@@ -169,6 +184,8 @@ cmd_dkim_spool_open(const char *verb, struct cmd_dkim_spool *s)
 	}
 	const char *dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	s->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (s->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR))
+		s->fd = named_temp(dir);
 	if (s->fd < 0) {
 		cmd_error(verb, "cannot make a temporary file in %s: %s", dir, strerror(errno));
 		return CMD_EXIT_TEMP;

@@ -8,7 +8,6 @@
 #include "mail/spf_header.h"
 #include "mail/spf_macro.h"
 
-#include <arpa/inet.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>

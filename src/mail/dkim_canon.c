@@ -52,37 +52,47 @@ relaxed_name(const char *raw, size_t len, char *o, size_t *olen)
 }
 
 #if defined(__SSE2__)
-/* The first SP, HTAB or CR in p[0..n), or n. */
+/* The first byte relaxed changes in a field: HTAB, CR, or SP before SP, HTAB or CR; or n. */
 static size_t
-next_wsp_or_cr(const char *p, size_t n)
+next_field_special(const char *p, size_t n)
 {
 	const __m128i sp = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t'), cr = _mm_set1_epi8('\r');
 	size_t i = 0;
-	for (; i + 16 <= n; i += 16) {
+	for (; i + 17 <= n; i += 16) {
 		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		__m128i next = _mm_loadu_si128((const __m128i *)(const void *)(p + i + 1));
+		__m128i next_ws =
+		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(next, sp), _mm_cmpeq_epi8(next, tab)),
+		                 _mm_cmpeq_epi8(next, cr));
 		__m128i m =
-		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(a, sp), _mm_cmpeq_epi8(a, tab)),
-		                 _mm_cmpeq_epi8(a, cr));
+		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(a, tab), _mm_cmpeq_epi8(a, cr)),
+		                 _mm_and_si128(_mm_cmpeq_epi8(a, sp), next_ws));
 		int bits = _mm_movemask_epi8(m);
 		if (bits)
 			return i + (size_t)__builtin_ctz((unsigned)bits);
 	}
-	while (i < n && p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
-		i++;
-	return i;
+	for (; i < n; i++)
+		if (p[i] == '\t' || p[i] == '\r' ||
+		    (p[i] == ' ' && (i + 1 == n || is_wsp(p[i + 1]) || p[i + 1] == '\r')))
+			return i;
+	return n;
 }
 #else
 static size_t
-next_wsp_or_cr(const char *p, size_t n)
+next_field_special(const char *p, size_t n)
 {
-	size_t i = 0;
-	while (i < n && p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
-		i++;
-	return i;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] == '\t' || p[i] == '\r' ||
+		    (p[i] == ' ' && (i + 1 == n || is_wsp(p[i + 1]) || p[i + 1] == '\r')))
+			return i;
+	return n;
 }
 #endif
 
-/* name ":" value with the folding CRLFs gone, WSP runs as one SP, none at either end. */
+/*
+ * name ":" value with the folding CRLFs gone, WSP runs as one SP, none at either end. Runs
+ * of words with single spaces between them are copied as they are.
+ */
 static int
 header_relaxed(const char *raw, size_t len, struct buf *out)
 {
@@ -95,32 +105,26 @@ header_relaxed(const char *raw, size_t len, struct buf *out)
 	o += n;
 	bool pending = false, any = false;
 	while (i < len) {
-		size_t k = next_wsp_or_cr(raw + i, len - i);
-		if (k > 0) {
-			if (pending)
-				*o++ = ' ';
-			memcpy(o, raw + i, k);
-			o += k;
-			i += k;
-			pending = false;
-			any = true;
+		if (is_wsp(raw[i])) {
+			/* the whole run: its last SP must not start the next copy */
+			while (i < len && is_wsp(raw[i]))
+				i++;
+			pending = any;
 			continue;
 		}
 		if (raw[i] == '\r' && i + 1 < len && raw[i + 1] == '\n') {
 			i += 2;
 			continue;
 		}
-		if (raw[i] == '\r') {
-			/* a bare CR is data */
-			if (pending)
-				*o++ = ' ';
-			*o++ = '\r';
-			pending = false;
-			any = true;
-		} else {
-			pending = any;
-		}
-		i++;
+		/* a bare CR is data: copied alone; anything else up to the next change */
+		size_t k = raw[i] == '\r' ? 1 : next_field_special(raw + i, len - i);
+		if (pending)
+			*o++ = ' ';
+		memcpy(o, raw + i, k);
+		o += k;
+		i += k;
+		pending = false;
+		any = true;
 	}
 	memcpy(o, "\r\n", 3);
 	out->len += (size_t)(o - start) + 2;

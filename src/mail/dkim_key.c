@@ -25,8 +25,8 @@ DEFINE_CLEANUP_FUNC(BIO, BIO_free)
 struct dkim_key_ctx {
 	int refs;
 	pthread_mutex_t lock;
-	EVP_PKEY_CTX *verify[2]; /* RSA, by enum dkim_hash, made on first use */
-	EVP_MD_CTX *ed;          /* Ed25519, made on first use */
+	EVP_PKEY_CTX *rsa[2]; /* RSA, by enum dkim_hash, made on first use */
+	EVP_MD_CTX *ed;       /* Ed25519, made on first use */
 };
 
 struct cache_entry {
@@ -57,11 +57,23 @@ ctx_unref(struct dkim_key_ctx *c)
 {
 	if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	for (size_t i = 0; i < ARRAY_SIZE(c->verify); i++)
-		EVP_PKEY_CTX_free(c->verify[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(c->rsa); i++)
+		EVP_PKEY_CTX_free(c->rsa[i]);
 	EVP_MD_CTX_free(c->ed);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+/* NULL when out of memory: contexts are then made for each use. */
+static struct dkim_key_ctx *
+ctx_new(void)
+{
+	struct dkim_key_ctx *c = calloc(1, sizeof(*c));
+	if (c) {
+		c->refs = 1;
+		pthread_mutex_init(&c->lock, NULL);
+	}
+	return c;
 }
 
 void
@@ -146,10 +158,7 @@ key_data(const struct dkim_tag *p, struct dkim_key *k, char *why, size_t whylen)
 		return perm(why, whylen, "key p= is not a valid %s key",
 		            k->type == DKIM_KEY_RSA ? "RSA" : "Ed25519");
 	k->bits = (unsigned)EVP_PKEY_get_bits(k->pkey);
-	if ((k->ctx = calloc(1, sizeof(*k->ctx)))) {
-		k->ctx->refs = 1;
-		pthread_mutex_init(&k->ctx->lock, NULL);
-	}
+	k->ctx = ctx_new();
 	return DKIM_RESULT_PASS;
 }
 
@@ -375,6 +384,7 @@ dkim_key_private_load(const char *pem, size_t len, struct dkim_key_private *out)
 	out->pkey = k;
 	out->type = id == EVP_PKEY_RSA ? DKIM_KEY_RSA : DKIM_KEY_ED25519;
 	out->bits = (unsigned)EVP_PKEY_get_bits(k);
+	out->ctx = ctx_new();
 	return 0;
 }
 
@@ -389,6 +399,7 @@ dkim_key_private_generate(enum dkim_key_type type, unsigned bits, struct dkim_ke
 	if (!out->pkey)
 		return -EIO;
 	out->bits = (unsigned)EVP_PKEY_get_bits(out->pkey);
+	out->ctx = ctx_new();
 	return 0;
 }
 
@@ -440,6 +451,7 @@ void
 dkim_key_private_clear(struct dkim_key_private *k)
 {
 	EVP_PKEY_free(k->pkey);
+	ctx_unref(k->ctx);
 	*k = (struct dkim_key_private){0};
 }
 
@@ -462,27 +474,30 @@ rsa_ctx(EVP_PKEY *pkey, enum dkim_hash hash, bool sign)
 	return ctx;
 }
 
-/* A verification context: a copy of the key's prepared one when there is one. */
+/* A context for pkey: a copy of the one prepared in c when there is c. */
 static EVP_PKEY_CTX *
-rsa_verify_ctx(const struct dkim_key *k, enum dkim_hash hash)
+rsa_prepared(struct dkim_key_ctx *c, EVP_PKEY *pkey, enum dkim_hash hash, bool sign)
 {
-	EVP_PKEY_CTX *c = NULL;
-	if (!k->ctx)
-		return rsa_ctx(k->pkey, hash, false);
-	pthread_mutex_lock(&k->ctx->lock);
-	if (!k->ctx->verify[hash])
-		k->ctx->verify[hash] = rsa_ctx(k->pkey, hash, false);
-	if (k->ctx->verify[hash])
-		c = EVP_PKEY_CTX_dup(k->ctx->verify[hash]);
-	pthread_mutex_unlock(&k->ctx->lock);
-	return c;
+	EVP_PKEY_CTX *copy = NULL;
+	if (!c)
+		return rsa_ctx(pkey, hash, sign);
+	pthread_mutex_lock(&c->lock);
+	if (!c->rsa[hash])
+		c->rsa[hash] = rsa_ctx(pkey, hash, sign);
+	if (c->rsa[hash])
+		copy = EVP_PKEY_CTX_dup(c->rsa[hash]);
+	pthread_mutex_unlock(&c->lock);
+	return copy;
 }
 
 static EVP_MD_CTX *
-ed_ctx(EVP_PKEY *pkey)
+ed_ctx(EVP_PKEY *pkey, bool sign)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	if (md && EVP_DigestVerifyInit_ex(md, NULL, NULL, NULL, NULL, pkey, NULL) != 1) {
+	int r = !md    ? 0
+	        : sign ? EVP_DigestSignInit_ex(md, NULL, NULL, NULL, NULL, pkey, NULL)
+	               : EVP_DigestVerifyInit_ex(md, NULL, NULL, NULL, NULL, pkey, NULL);
+	if (r != 1) {
 		EVP_MD_CTX_free(md);
 		return NULL;
 	}
@@ -490,20 +505,20 @@ ed_ctx(EVP_PKEY *pkey)
 }
 
 static EVP_MD_CTX *
-ed_verify_ctx(const struct dkim_key *k)
+ed_prepared(struct dkim_key_ctx *c, EVP_PKEY *pkey, bool sign)
 {
-	EVP_MD_CTX *c = NULL;
-	if (!k->ctx)
-		return ed_ctx(k->pkey);
-	pthread_mutex_lock(&k->ctx->lock);
-	if (!k->ctx->ed)
-		k->ctx->ed = ed_ctx(k->pkey);
-	if (k->ctx->ed && (c = EVP_MD_CTX_new()) && EVP_MD_CTX_copy_ex(c, k->ctx->ed) != 1) {
-		EVP_MD_CTX_free(c);
-		c = NULL;
+	EVP_MD_CTX *copy = NULL;
+	if (!c)
+		return ed_ctx(pkey, sign);
+	pthread_mutex_lock(&c->lock);
+	if (!c->ed)
+		c->ed = ed_ctx(pkey, sign);
+	if (c->ed && (copy = EVP_MD_CTX_new()) && EVP_MD_CTX_copy_ex(copy, c->ed) != 1) {
+		EVP_MD_CTX_free(copy);
+		copy = NULL;
 	}
-	pthread_mutex_unlock(&k->ctx->lock);
-	return c;
+	pthread_mutex_unlock(&c->lock);
+	return copy;
 }
 
 int
@@ -511,12 +526,13 @@ dkim_key_verify(const struct dkim_key *k, enum dkim_hash hash, const unsigned ch
                 size_t dlen, const unsigned char *sig, size_t slen)
 {
 	if (k->type == DKIM_KEY_RSA) {
-		_cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = rsa_verify_ctx(k, hash);
+		_cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx =
+		    rsa_prepared(k->ctx, k->pkey, hash, false);
 		if (!ctx)
 			return -ENOMEM;
 		return EVP_PKEY_verify(ctx, sig, slen, digest, dlen) == 1;
 	}
-	_cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = ed_verify_ctx(k);
+	_cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = ed_prepared(k->ctx, k->pkey, false);
 	if (!md)
 		return -ENOMEM;
 	return EVP_DigestVerify(md, sig, slen, digest, dlen) == 1;
@@ -529,13 +545,14 @@ dkim_key_private_sign(const struct dkim_key_private *k, enum dkim_hash hash,
 	if ((size_t)EVP_PKEY_get_size(k->pkey) > *slen)
 		return -ENOBUFS;
 	if (k->type == DKIM_KEY_RSA) {
-		_cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = rsa_ctx(k->pkey, hash, true);
+		_cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx =
+		    rsa_prepared(k->ctx, k->pkey, hash, true);
 		if (!ctx)
 			return -ENOMEM;
 		return EVP_PKEY_sign(ctx, sig, slen, digest, dlen) == 1 ? 0 : -EIO;
 	}
-	_cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = EVP_MD_CTX_new();
-	if (!md || EVP_DigestSignInit_ex(md, NULL, NULL, NULL, NULL, k->pkey, NULL) != 1)
+	_cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = ed_prepared(k->ctx, k->pkey, true);
+	if (!md)
 		return -ENOMEM;
 	return EVP_DigestSign(md, sig, slen, digest, dlen) == 1 ? 0 : -EIO;
 }

@@ -45,6 +45,7 @@ struct dkim_key {
 
 struct dkim_key_private {
 	EVP_PKEY *pkey;
+	struct dkim_key_ctx *ctx; /* signing contexts prepared once; NULL: made each time */
 	enum dkim_key_type type;
 	unsigned bits;
 };

@@ -212,11 +212,17 @@ dkim_sign_body(struct dkim_sign *s, const char *data, size_t len)
 	return 0;
 }
 
+static char
+lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+}
+
 static bool
 in_list(const char *const *list, const char *name, size_t upto)
 {
 	for (size_t i = 0; list && list[i] && i < upto; i++)
-		if (strcasecmp(list[i], name) == 0)
+		if (lower(list[i][0]) == lower(name[0]) && strcasecmp(list[i], name) == 0)
 			return true;
 	return false;
 }
@@ -224,9 +230,12 @@ in_list(const char *const *list, const char *name, size_t upto)
 static size_t
 instances(const struct rfc5322_header *h, const char *name)
 {
-	size_t k = 0;
-	for (size_t i = 0; i < h->n; i++)
-		k += rfc5322_field_is(&h->f[i], name);
+	size_t k = 0, len = strlen(name);
+	for (size_t i = 0; i < h->n; i++) {
+		const struct rfc5322_field *f = &h->f[i];
+		k += f->name_len == len && lower(f->raw[0]) == lower(name[0]) &&
+		     strncasecmp(f->raw, name, len) == 0;
+	}
 	return k;
 }
 
@@ -281,17 +290,33 @@ put(struct line *l, const char *s, size_t n, bool space)
 	l->col += n + space;
 }
 
-static void __attribute__((format(printf, 2, 3))) tag(struct line *l, const char *fmt, ...)
+/* name value ";" as one piece (values here are short: names, numbers, base64 of a hash) */
+static void
+tag(struct line *l, const char *name, const char *value)
 {
 	char text[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(text))
+	size_t nl = strlen(name), vl = strlen(value);
+	if (nl + vl + 1 > sizeof(text)) {
 		l->err = -ENOBUFS;
-	else
-		put(l, text, (size_t)n, true);
+		return;
+	}
+	memcpy(text, name, nl);
+	memcpy(text + nl, value, vl);
+	text[nl + vl] = ';';
+	put(l, text, nl + vl + 1, true);
+}
+
+static void
+tag_number(struct line *l, const char *name, uint64_t v)
+{
+	char digits[24];
+	size_t i = sizeof(digits) - 1;
+	digits[i] = '\0';
+	do {
+		digits[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	tag(l, name, digits + i);
 }
 
 /* i= in dkim-quoted-printable: ";", "=", spaces, controls and 8-bit bytes as =XX. */
@@ -321,12 +346,6 @@ tag_h(struct line *l, const struct dkim_canon_name *names, size_t n)
 	}
 }
 
-static const char *
-canon_name(enum dkim_canon c)
-{
-	return c == DKIM_CANON_RELAXED ? "relaxed" : "simple";
-}
-
 /* Everything up to and including "b=". */
 static void
 field_head(struct line *l, const struct sspec *sp, const struct dkim_canon_name *names, size_t n)
@@ -335,23 +354,26 @@ field_head(struct line *l, const struct sspec *sp, const struct dkim_canon_name 
 	char bh[DKIM_B64_LEN(EVP_MAX_MD_SIZE) + 1];
 	int64_t t = o->timestamp ? o->timestamp : (int64_t)time(NULL);
 	put(l, "DKIM-Signature:", 15, false);
-	tag(l, "v=1;");
-	tag(l, "a=%s;", o->key->type == DKIM_KEY_RSA ? "rsa-sha256" : "ed25519-sha256");
-	tag(l, "c=%s/%s;", canon_name(o->hc), canon_name(o->bc));
-	tag(l, "d=%s;", o->domain);
-	tag(l, "s=%s;", o->selector);
+	tag(l, "v=", "1");
+	tag(l, "a=", o->key->type == DKIM_KEY_RSA ? "rsa-sha256" : "ed25519-sha256");
+	tag(l, "c=",
+	    o->hc == DKIM_CANON_RELAXED
+	        ? (o->bc == DKIM_CANON_RELAXED ? "relaxed/relaxed" : "relaxed/simple")
+	        : (o->bc == DKIM_CANON_RELAXED ? "simple/relaxed" : "simple/simple"));
+	tag(l, "d=", o->domain);
+	tag(l, "s=", o->selector);
 	if (o->identity)
 		tag_identity(l, o->identity);
-	tag(l, "t=%lld;", (long long)t);
+	tag_number(l, "t=", (uint64_t)t);
 	if (o->expire)
-		tag(l, "x=%lld;", (long long)(t + (int64_t)o->expire));
+		tag_number(l, "x=", (uint64_t)t + o->expire);
 	if (o->body_length)
-		tag(l, "l=%llu;", (unsigned long long)sp->body->c.length);
+		tag_number(l, "l=", sp->body->c.length);
 	tag_h(l, names, n);
 	if (dkim_b64_encode(sp->body->digest, sp->body->dlen, bh, sizeof(bh)) < 0)
 		l->err = -EIO;
-	tag(l, "bh=%s;", bh);
-	tag(l, "b=");
+	tag(l, "bh=", bh);
+	put(l, "b=", 2, true);
 }
 
 /* The base64 signature after "b=", folded; FWS in b= is ignored by verifiers. */
@@ -404,6 +426,8 @@ static int
 put_eol(const struct buf *field, const char *eol, struct buf *out)
 {
 	size_t el = strlen(eol);
+	if (strcmp(eol, "\r\n") == 0)
+		return buf_append(out, field->data, field->len);
 	for (size_t i = 0; i < field->len;) {
 		const char *cr = memmem(field->data + i, field->len - i, "\r\n", 2);
 		size_t n = cr ? (size_t)(cr - field->data) - i : field->len - i;

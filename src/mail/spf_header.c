@@ -66,33 +66,53 @@ dot_atom(const char *s)
 
 /* Do the parentheses of s nest properly (so a comment may hold them as they are)? */
 static bool
-parens_balanced(const char *s)
+parens_balanced(const char *s, size_t n)
 {
 	int depth = 0;
-	for (; *s && depth >= 0; s++)
-		depth += *s == '(' ? 1 : *s == ')' ? -1 : 0;
+	for (size_t i = 0; i < n && depth >= 0; i++)
+		depth += s[i] == '(' ? 1 : s[i] == ')' ? -1 : 0;
 	return depth == 0;
 }
 
+/* Bytes header syntax cannot carry: controls, and anything not ASCII. */
+static bool
+unsafe(unsigned char ch)
+{
+	return ch < 0x20 || ch >= 0x7f;
+}
+
 /*
- * A byte that header syntax cannot carry (a control, or not ASCII: the texts come from DNS and
- * from the client) becomes '?'; in a comment, backslashes and unbalanced parentheses become
- * quoted-pairs (nested comments are fine, as in "found (use FQDN)").
+ * Appends n bytes of s. What header syntax cannot carry (the texts come from DNS and from the
+ * client) becomes '?'; the bytes in escape get a backslash (quoted-pairs). Runs of plain bytes
+ * are copied whole: this is on every message's path.
  */
 static void
-app_safe(struct app *a, const char *s, bool comment)
+app_safe_n(struct app *a, const char *s, size_t n, const char *escape)
 {
-	bool quote_parens = comment && !parens_balanced(s);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch < 0x20 || ch >= 0x7f) {
+	size_t i = 0;
+	while (i < n) {
+		size_t run = i;
+		while (run < n && !unsafe((unsigned char)s[run]) && !strchr(escape, s[run]))
+			run++;
+		app_n(a, s + i, run - i);
+		if (run == n)
+			break;
+		if (unsafe((unsigned char)s[run])) {
 			app_n(a, "?", 1);
-			continue;
-		}
-		if ((comment && ch == '\\') || (quote_parens && (ch == '(' || ch == ')')))
+		} else {
 			app_n(a, "\\", 1);
-		app_n(a, s, 1);
+			app_n(a, s + run, 1);
+		}
+		i = run + 1;
 	}
+}
+
+/* Comment text: a backslash, and parentheses that do not nest, become quoted-pairs. */
+static void
+app_safe(struct app *a, const char *s)
+{
+	size_t n = strlen(s);
+	app_safe_n(a, s, n, parens_balanced(s, n) ? "\\" : "\\()");
 }
 
 static void
@@ -103,22 +123,7 @@ app_quoted(struct app *a, const char *value)
 		return;
 	}
 	app_n(a, "\"", 1);
-	for (const char *s = value; *s;) {
-		size_t n = strcspn(s, "\"\\");
-		char piece[256];
-		while (n > 0) {
-			size_t k = n < sizeof(piece) ? n : sizeof(piece) - 1;
-			memcpy(piece, s, k);
-			piece[k] = '\0';
-			app_safe(a, piece, false);
-			s += k;
-			n -= k;
-		}
-		if (*s) {
-			app_n(a, "\\", 1);
-			app_n(a, s++, 1);
-		}
-	}
+	app_safe_n(a, value, strlen(value), "\"\\");
 	app_n(a, "\"", 1);
 }
 
@@ -165,7 +170,7 @@ app_comment(struct app *a, const struct spf_request *req, const struct spf_outco
 		}
 		p++;
 		const char *v = *p == 'd' ? o->domain : *p == 'i' ? o->client_ip : o->reason;
-		app_safe(a, v ? v : "error", true);
+		app_safe(a, v ? v : "error");
 	}
 }
 
@@ -210,7 +215,7 @@ spf_header_received(const struct spf_request *req, const struct spf_outcome *o,
 		out[0] = '\0';
 	app(&a, spf_result_title(o->result));
 	app_n(&a, " (", 2);
-	app_safe(&a, r, true);
+	app_safe(&a, r);
 	app_n(&a, ": ", 2);
 	app_comment(&a, req, o);
 	app_n(&a, ")", 1);

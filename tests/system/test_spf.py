@@ -1,7 +1,9 @@
 """rampart spf / senderid: checks through real libunbound against a real authoritative server
 (knotd on a loopback port, started here) serving include chains, MX, PTR and IPv6; the command
-line's output, exit codes and errors."""
+line's output, exit codes and errors. The zones are under example.com: libunbound answers the
+special-use test. domain locally (NXDOMAIN) and never forwards it."""
 import json
+import socket
 
 import pytest
 
@@ -254,3 +256,14 @@ def test_hostile_records(run, tmp_path):
                 "--dns-zone", z, "--dns-offline", "--json", timeout=30)
         assert r.returncode == 1 and r.stderr == "", (name, r.stderr)
         assert json.loads(r.stdout)["result"] == result, (name, r.stdout)
+
+
+def test_dns_timeout_is_temperror(run):
+    """A server that never answers: the query times out and the result is temperror (exit 3)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as hole:
+        hole.bind(("127.0.0.1", 0))
+        port = hole.getsockname()[1]
+        r = run("spf", "check", "--ip", "192.0.2.1", "--sender", "a@example.com",
+                "--dns-server", f"127.0.0.1:{port}", "--no-dnssec", "--dns-timeout", "300ms")
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert r.stdout.startswith("temperror ")

@@ -13,6 +13,7 @@
 #include "mail/rfc5322.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -556,6 +557,49 @@ test_header_list(void **state)
 	free(m);
 }
 
+/* Several threads verify at once with one key cache, as the milter does. */
+struct worker {
+	const char *msg;
+	struct dkim_key_cache *cache;
+	int passed;
+};
+
+static void *
+work(void *arg)
+{
+	struct worker *w = arg;
+	struct dkim_verify_opts o = {.cache = w->cache};
+	for (int i = 0; i < 50; i++) {
+		struct results res;
+		verify_with(w->msg, strlen(w->msg), &o, &res);
+		w->passed += res.n == 2 && res.r[0].result == DKIM_RESULT_PASS &&
+		             res.r[1].result == DKIM_RESULT_PASS;
+	}
+	return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+	struct dkim_sign_opts o[2] = {opts(&rsa, "rsa"), opts(&ed, "ed")};
+	struct worker w[4];
+	pthread_t t[4];
+	struct dkim_key_cache *cache;
+	int err;
+	char *m = sign_n(MSG, o, 2, &err);
+	assert_int_equal(dkim_key_cache_new(&cache), 0);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){.msg = m, .cache = cache};
+		assert_int_equal(pthread_create(&t[i], NULL, work, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(w[i].passed, 50);
+	}
+	dkim_key_cache_free(cache);
+	free(m);
+}
+
 int
 main(void)
 {
@@ -567,7 +611,7 @@ main(void)
 	    cmocka_unit_test(test_nul_in_field), cmocka_unit_test(test_key_problems),
 	    cmocka_unit_test(test_short_key),    cmocka_unit_test(test_many_signatures),
 	    cmocka_unit_test(test_huge_field),   cmocka_unit_test(test_sign_errors),
-	    cmocka_unit_test(test_header_list),
+	    cmocka_unit_test(test_header_list),  cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
