@@ -12,8 +12,9 @@ MESON_OPTS ?=
 # Exactly the Debian packages the build, the tests and the benchmarks use.
 DEBS_BUILD := gcc clang meson ninja-build pkg-config libyaml-dev libsystemd-dev libmnl-dev \
               libunbound-dev libevent-dev libssl-dev dns-root-data
-DEBS_TEST  := libcmocka-dev python3-pytest libclang-rt-14-dev iproute2 psmisc util-linux knot knot-dnsutils
-DEBS_BENCH := lsof
+DEBS_TEST  := libcmocka-dev python3-pytest libclang-rt-14-dev iproute2 psmisc util-linux knot knot-dnsutils \
+              python3-spf python3-dkim opendkim opendkim-tools libmail-dkim-perl
+DEBS_BENCH := lsof libspf2-dev
 DEBS       := $(DEBS_BUILD) $(DEBS_TEST) $(DEBS_BENCH)
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 /*
@@ -23,7 +24,6 @@ app_n(struct app *a, const char *s, size_t n)
 	}
 	memcpy(a->p + a->len, s, n);
 	a->len += n;
-	a->p[a->len] = '\0';
 }
 
 static void
@@ -32,17 +32,22 @@ app(struct app *a, const char *s)
 	app_n(a, s, strlen(s));
 }
 
+/* Terminates the text (always, within the buffer) and says whether it all fitted. */
 static int
-app_done(const struct app *a)
+app_done(struct app *a)
 {
+	if (a->cap)
+		a->p[a->len] = '\0';
 	return a->over ? -ENOBUFS : 0;
 }
 
-static bool
+/* atext (RFC 5322 §3.2.3) as a bitmap of the 128 ASCII codes: letters, digits and
+ * !#$%&'*+-/=?^_`{|}~ */
+static inline bool
 atext(unsigned char c)
 {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c && strchr("!#$%&'*+/=?^_`{|}~-", c));
+	static const uint64_t map[2] = {0xa3ffacfa00000000ULL, 0x7fffffffc7fffffeULL};
+	return c < 128 && (map[c >> 6] >> (c & 63)) & 1;
 }
 
 /* dot-atom = 1*atext *( "." 1*atext ) */
@@ -74,30 +79,43 @@ parens_balanced(const char *s, size_t n)
 	return depth == 0;
 }
 
-/* Bytes header syntax cannot carry: controls, and anything not ASCII. */
-static bool
-unsafe(unsigned char ch)
+/* What a byte needs in a header: replacing (B_BAD: a control or not ASCII), or a backslash
+ * in comments (B_BACKSLASH, B_PAREN) or quoted strings (B_BACKSLASH, B_QUOTE). */
+enum {
+	B_BAD = 1,
+	B_BACKSLASH = 2,
+	B_PAREN = 4,
+	B_QUOTE = 8,
+};
+
+static inline uint8_t
+byte_class(unsigned char ch)
 {
-	return ch < 0x20 || ch >= 0x7f;
+	if (ch < 0x20 || ch >= 0x7f)
+		return B_BAD;
+	return ch == '\\'               ? B_BACKSLASH
+	       : ch == '(' || ch == ')' ? B_PAREN
+	       : ch == '"'              ? B_QUOTE
+	                                : 0;
 }
 
 /*
  * Appends n bytes of s. What header syntax cannot carry (the texts come from DNS and from the
- * client) becomes '?'; the bytes in escape get a backslash (quoted-pairs). Runs of plain bytes
- * are copied whole: this is on every message's path.
+ * client) becomes '?'; the classes in quote get a backslash (quoted-pairs). Runs of plain
+ * bytes are copied whole: this is on every message's path.
  */
 static void
-app_safe_n(struct app *a, const char *s, size_t n, const char *escape)
+app_safe_n(struct app *a, const char *s, size_t n, unsigned quote)
 {
-	size_t i = 0;
-	while (i < n) {
+	unsigned stop = B_BAD | quote;
+	for (size_t i = 0; i < n;) {
 		size_t run = i;
-		while (run < n && !unsafe((unsigned char)s[run]) && !strchr(escape, s[run]))
+		while (run < n && !(byte_class((unsigned char)s[run]) & stop))
 			run++;
 		app_n(a, s + i, run - i);
 		if (run == n)
 			break;
-		if (unsafe((unsigned char)s[run])) {
+		if (byte_class((unsigned char)s[run]) & B_BAD) {
 			app_n(a, "?", 1);
 		} else {
 			app_n(a, "\\", 1);
@@ -112,7 +130,7 @@ static void
 app_safe(struct app *a, const char *s)
 {
 	size_t n = strlen(s);
-	app_safe_n(a, s, n, parens_balanced(s, n) ? "\\" : "\\()");
+	app_safe_n(a, s, n, B_BACKSLASH | (parens_balanced(s, n) ? 0 : B_PAREN));
 }
 
 static void
@@ -123,7 +141,7 @@ app_quoted(struct app *a, const char *value)
 		return;
 	}
 	app_n(a, "\"", 1);
-	app_safe_n(a, value, strlen(value), "\"\\");
+	app_safe_n(a, value, strlen(value), B_BACKSLASH | B_QUOTE);
 	app_n(a, "\"", 1);
 }
 
