@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #define BODY_BIG (10u << 20)
-#define ROUNDS 5
+#define ROUNDS 9
 
 struct ctx {
 	const char *name;

@@ -276,11 +276,8 @@ emit(struct dkim_canon_body *b, const void *p, size_t n)
 static void
 flush_empty_lines(struct dkim_canon_body *b)
 {
-	char crlf[512];
-	if (b->empty_lines == 0)
-		return;
-	for (size_t i = 0; i < sizeof(crlf); i += 2)
-		crlf[i] = '\r', crlf[i + 1] = '\n';
+	static const char crlf[] =
+	    "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n";
 	while (b->empty_lines > 0) {
 		uint64_t k = b->empty_lines < sizeof(crlf) / 2 ? b->empty_lines : sizeof(crlf) / 2;
 		emit(b, crlf, (size_t)k * 2);

@@ -79,12 +79,13 @@ dkim_verify_new(const struct dkim_verify_opts *o, struct dns_resolver *r, struct
 	if (!v->o.now)
 		v->o.now = (int64_t)time(NULL);
 	v->r = r;
-	v->sig = calloc(v->o.max_signatures, sizeof(*v->sig));
-	v->body = calloc(v->o.max_signatures, sizeof(*v->body));
-	if (!v->sig || !v->body) {
-		dkim_verify_free(v);
+	/* both pointer arrays in one allocation */
+	v->sig = calloc(2 * v->o.max_signatures, sizeof(void *));
+	if (!v->sig) {
+		free(v);
 		return -ENOMEM;
 	}
+	v->body = (struct vbody **)(v->sig + v->o.max_signatures);
 	*out = v;
 	return 0;
 }
@@ -103,7 +104,6 @@ dkim_verify_free(struct dkim_verify *v)
 		dkim_key_clear(&v->sig[i]->key);
 		free(v->sig[i]);
 	}
-	free(v->body);
 	free(v->sig);
 	free(v);
 }
@@ -478,7 +478,11 @@ hash_header(struct dkim_verify *v, struct sig *s, const struct rfc5322_header *h
 	size_t n, max = 1;
 	for (size_t i = 0; i < h_tag->value_len && max <= DKIM_VERIFY_MAX_H; i++)
 		max += h_tag->value[i] == ':';
-	_cleanup_free_ struct dkim_canon_name *names = malloc(max * sizeof(*names));
+	/* the usual dozen names on the stack, a long list on the heap */
+	struct dkim_canon_name few[32];
+	_cleanup_free_ struct dkim_canon_name *many =
+	    max > ARRAY_SIZE(few) ? malloc(max * sizeof(*many)) : NULL;
+	struct dkim_canon_name *names = max > ARRAY_SIZE(few) ? many : few;
 	if (!names)
 		return -ENOMEM;
 	if (!parse_h(s, h_tag, names, &n))
@@ -515,9 +519,7 @@ static int
 sig_prepare(struct dkim_verify *v, struct sig *s, const struct rfc5322_header *h, size_t idx)
 {
 	const struct rfc5322_field *f = &h->f[idx];
-	_cleanup_free_ struct sigtags *st = malloc(sizeof(*st));
-	if (!st)
-		return -ENOMEM;
+	struct sigtags tags, *st = &tags;
 	s->pending = true;
 	int r = dkim_tag_parse(f->raw + f->value_off, f->len - f->value_off - 2, &st->l);
 	if (r < 0) {

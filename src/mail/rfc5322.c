@@ -16,13 +16,23 @@ rfc5322_header_init(struct rfc5322_header *h, size_t max_fields, size_t max_byte
 	};
 }
 
+/* One allocation for many fields, not one each. */
+struct rfc5322_block {
+	struct rfc5322_block *next;
+	size_t used, size;
+	char data[];
+};
+
 void
 rfc5322_header_free(struct rfc5322_header *h)
 {
 	if (!h)
 		return;
-	for (size_t i = 0; i < h->n; i++)
-		free(h->f[i].raw);
+	while (h->blocks) {
+		struct rfc5322_block *b = h->blocks;
+		h->blocks = b->next;
+		free(b);
+	}
 	free(h->f);
 	rfc5322_header_init(h, h->max_fields, h->max_bytes);
 }
@@ -44,26 +54,42 @@ field_name_len(const char *raw, size_t len, size_t *value_off)
 	return end;
 }
 
-/* Takes ownership of raw (CRLF form, ending in CRLF). */
-static int
-header_push(struct rfc5322_header *h, char *raw, size_t len)
+static char *
+block_copy(struct rfc5322_header *h, const char *raw, size_t len)
 {
-	if (h->n >= h->max_fields || len > h->max_bytes - h->bytes) {
-		free(raw);
-		return -E2BIG;
+	struct rfc5322_block *b = h->blocks;
+	if (!b || b->size - b->used < len) {
+		size_t size = len > RFC5322_BLOCK / 4 ? len : RFC5322_BLOCK;
+		if (!(b = malloc(sizeof(*b) + size)))
+			return NULL;
+		*b = (struct rfc5322_block){.next = h->blocks, .size = size};
+		h->blocks = b;
 	}
+	char *p = b->data + b->used;
+	memcpy(p, raw, len);
+	b->used += len;
+	return p;
+}
+
+/* Copies raw (CRLF form, ending in CRLF) in as the next field. */
+static int
+header_push(struct rfc5322_header *h, const char *raw, size_t len)
+{
+	if (h->n >= h->max_fields || len > h->max_bytes - h->bytes)
+		return -E2BIG;
 	if (h->n == h->alloc) {
 		size_t alloc = h->alloc ? h->alloc * 2 : 32;
 		struct rfc5322_field *f = reallocarray(h->f, alloc, sizeof(*f));
-		if (!f) {
-			free(raw);
+		if (!f)
 			return -ENOMEM;
-		}
 		h->f = f;
 		h->alloc = alloc;
 	}
+	char *copy = block_copy(h, raw, len);
+	if (!copy)
+		return -ENOMEM;
 	struct rfc5322_field *f = &h->f[h->n++];
-	*f = (struct rfc5322_field){.raw = raw, .len = len};
+	*f = (struct rfc5322_field){.raw = copy, .len = len};
 	f->name_len = field_name_len(raw, len, &f->value_off);
 	if (f->name_len == 0)
 		f->value_off = 0;
@@ -97,9 +123,7 @@ rfc5322_header_add(struct rfc5322_header *h, const char *raw, size_t len)
 		r = end_line(&b);
 	if (r < 0)
 		return r == -ENOBUFS ? -E2BIG : r;
-	size_t n = b.len;
-	char *data = buf_steal(&b);
-	return data ? header_push(h, data, n) : -ENOMEM;
+	return header_push(h, b.data, b.len);
 }
 
 bool
@@ -146,22 +170,16 @@ finish_field(struct rfc5322_reader *r)
 {
 	if (r->field.len == 0)
 		return 0;
-	size_t n = r->field.len;
-	char *data = buf_steal(&r->field);
-	return data ? header_push(r->h, data, n) : -ENOMEM;
+	int e = header_push(r->h, r->field.data, r->field.len);
+	buf_reset(&r->field);
+	return e;
 }
-
-/* Most fields fit the first allocation: no growing them byte by byte. */
-#define FIELD_FIRST_ALLOC 256
 
 static int
 append(struct rfc5322_reader *r, const char *p, size_t n)
 {
 	if (n > r->h->max_bytes - r->h->bytes - r->field.len)
 		return -E2BIG;
-	if (!r->field.data &&
-	    buf_reserve(&r->field, n > FIELD_FIRST_ALLOC ? n : FIELD_FIRST_ALLOC) < 0)
-		return -ENOMEM;
 	return buf_append(&r->field, p, n) == 0 ? 0 : -ENOMEM;
 }
 

@@ -14,6 +14,8 @@
 /* Defaults for the caps: room for 10,000 signature fields and a 1 MB line, bounded memory. */
 #define RFC5322_MAX_FIELDS 20000
 #define RFC5322_MAX_BYTES (16u << 20)
+/* fields' text is kept in blocks of this size (a larger field gets its own) */
+#define RFC5322_BLOCK (16u << 10)
 /* bytes rfc5322_read_fd reads at a time */
 #define RFC5322_READ_CHUNK (256u << 10)
 
@@ -24,10 +26,13 @@ struct rfc5322_field {
 	size_t value_off; /* first byte after the ":" */
 };
 
+struct rfc5322_block;
+
 struct rfc5322_header {
 	struct rfc5322_field *f;
 	size_t n, alloc;
-	size_t bytes; /* sum of f[].len */
+	struct rfc5322_block *blocks; /* where the fields' text lives */
+	size_t bytes;                 /* sum of f[].len */
 	size_t max_fields, max_bytes;
 	bool lf_only; /* the first line ended in LF alone */
 };
