@@ -76,7 +76,7 @@ struct dns_options {
 	uint64_t timeout_ms;       /* per query; 0: 3000 */
 	bool no_network;           /* answer from the zone only; names outside it: NXDOMAIN */
 	const char *trust_anchor;  /* with dnssec: a file of DS/DNSKEY records trusted besides
-				      the root's (a private signed zone); NULL: none */
+	                              the root's (a private signed zone); NULL: none */
 };
 
 struct dns_resolver;
