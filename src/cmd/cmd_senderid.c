@@ -17,15 +17,8 @@
 #define VERB "senderid"
 
 enum {
-	OPT_IP = 0x100,
-	OPT_MESSAGE,
+	OPT_MESSAGE = CMD_SPF_OPT_NEXT,
 	OPT_SCOPE,
-	OPT_SENDER,
-	OPT_HELO,
-	OPT_RECEIVER,
-	OPT_JSON,
-	OPT_AUTHRES,
-	OPT_TIME_LIMIT,
 };
 
 struct senderid_cli {
@@ -50,44 +43,36 @@ parse_scope(const char *arg, struct senderid_cli *o)
 }
 
 static int
-parse_option(int c, int argc, char **argv, struct senderid_cli *o)
+parse_option(int c, int argc, char **argv, void *ctx)
 {
-	uint64_t ms;
+	struct senderid_cli *o = ctx;
 	int r = cmd_dns_option(VERB, c, optarg, &o->dns);
 	if (r != 0)
 		return r == 1 ? 0 : r;
 	switch (c) {
-	case OPT_IP:
-		if (net_addr_parse(optarg, NET_PORT_NONE, &o->req.ip) < 0)
-			return cmd_usage_error(VERB, "--ip '%s': not an IPv4 or IPv6 address",
-			                       optarg);
-		o->have_ip = true;
-		return 0;
+	case CMD_SPF_OPT_IP:
+		return cmd_spf_parse_ip(VERB, optarg, &o->req.ip, &o->have_ip);
 	case OPT_MESSAGE:
 		o->message_path = optarg;
 		return 0;
 	case OPT_SCOPE:
 		return parse_scope(optarg, o);
-	case OPT_SENDER:
+	case CMD_SPF_OPT_SENDER:
 		o->req.mfrom = optarg;
 		return 0;
-	case OPT_HELO:
+	case CMD_SPF_OPT_HELO:
 		o->req.helo = optarg;
 		return 0;
-	case OPT_RECEIVER:
+	case CMD_SPF_OPT_RECEIVER:
 		o->req.receiver = optarg;
 		return 0;
-	case OPT_JSON:
-	case OPT_AUTHRES:
-		o->print.json |= c == OPT_JSON;
-		o->print.authres |= c == OPT_AUTHRES;
+	case CMD_SPF_OPT_JSON:
+	case CMD_SPF_OPT_AUTHRES:
+		o->print.json |= c == CMD_SPF_OPT_JSON;
+		o->print.authres |= c == CMD_SPF_OPT_AUTHRES;
 		return 0;
-	case OPT_TIME_LIMIT:
-		if (cfg_parse_duration(optarg, &ms) < 0 || ms == 0 || ms > 3600 * 1000)
-			return cmd_usage_error(VERB, "--time-limit '%s': not a duration (e.g. 20s)",
-			                       optarg);
-		o->req.budget_ms = ms;
-		return 0;
+	case CMD_SPF_OPT_TIME_LIMIT:
+		return cmd_spf_parse_time_limit(VERB, optarg, &o->req.budget_ms);
 	default:
 		return cmd_bad_option(VERB, argc, argv, c);
 	}
@@ -105,49 +90,26 @@ check_args(int argc, char **argv, struct senderid_cli *o)
 		return cmd_usage_error(VERB, "scope pra needs --message FILE (or - for stdin)");
 	if (!pra && !o->req.mfrom)
 		return cmd_usage_error(VERB, "scope mfrom needs --sender");
-	if (!pra && !*o->req.mfrom && (!o->req.helo || !*o->req.helo))
-		return cmd_usage_error(VERB, "an empty --sender checks the HELO name: give --helo");
-	if ((o->req.mfrom && strlen(o->req.mfrom) >= SPF_SENDER_MAX) ||
-	    (o->req.helo && strlen(o->req.helo) >= SPF_SENDER_MAX))
-		return cmd_usage_error(VERB, "--sender or --helo longer than %d bytes",
-		                       SPF_SENDER_MAX - 1);
-	if (!o->req.receiver) {
-		if (gethostname(o->receiver, sizeof(o->receiver) - 1) < 0)
-			snprintf(o->receiver, sizeof(o->receiver), "unknown");
-		o->req.receiver = o->receiver;
-	}
-	return 0;
+	return cmd_spf_check_names(VERB, o->req.mfrom, o->req.helo, !pra, &o->req.receiver,
+	                           o->receiver, sizeof(o->receiver));
 }
 
 static int
 parse_args(int argc, char **argv, struct senderid_cli *o)
 {
 	static const struct option longopts[] = {
-	    {"ip", required_argument, NULL, OPT_IP},
+	    CMD_SPF_LONGOPTS,
 	    {"message", required_argument, NULL, OPT_MESSAGE},
 	    {"scope", required_argument, NULL, OPT_SCOPE},
-	    {"sender", required_argument, NULL, OPT_SENDER},
-	    {"helo", required_argument, NULL, OPT_HELO},
-	    {"receiver", required_argument, NULL, OPT_RECEIVER},
-	    {"json", no_argument, NULL, OPT_JSON},
-	    {"authres", no_argument, NULL, OPT_AUTHRES},
-	    {"time-limit", required_argument, NULL, OPT_TIME_LIMIT},
 	    CMD_DNS_LONGOPTS,
 	    {0},
 	};
-	int c, r;
+	int r;
 
 	*o = (struct senderid_cli){.req = {.scope = SPF_SCOPE_PRA}};
 	cmd_dns_opts_init(&o->dns);
-	if (argc < 2)
-		return cmd_usage_error(VERB, "missing subcommand 'check'");
-	if (strcmp(argv[1], "check") != 0)
-		return cmd_usage_error(VERB, "unknown subcommand '%s'", argv[1]);
-	opterr = 0;
-	optind = 2;
-	while ((c = getopt_long(argc, argv, "+:", longopts, NULL)) != -1)
-		if ((r = parse_option(c, argc, argv, o)) != 0)
-			return r;
+	if ((r = cmd_spf_getopt(VERB, argc, argv, longopts, parse_option, o)) != 0)
+		return r;
 	return check_args(argc, argv, o);
 }
 

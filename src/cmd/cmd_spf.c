@@ -17,14 +17,7 @@
 #define JSON_MAX (64u << 10)
 
 enum {
-	OPT_IP = 0x100,
-	OPT_SENDER,
-	OPT_HELO,
-	OPT_RECEIVER,
-	OPT_RECEIVED_SPF,
-	OPT_AUTHRES,
-	OPT_JSON,
-	OPT_TIME_LIMIT,
+	OPT_RECEIVED_SPF = CMD_SPF_OPT_NEXT,
 	OPT_EXPLANATION,
 };
 
@@ -185,41 +178,86 @@ cmd_spf_report(const char *verb, const struct spf_request *req, const struct spf
 	return 0;
 }
 
-static int
-parse_ip(const char *arg, struct spf_cli *o)
+int
+cmd_spf_parse_ip(const char *verb, const char *arg, struct net_addr *ip, bool *have_ip)
 {
-	if (net_addr_parse(arg, NET_PORT_NONE, &o->req.ip) < 0)
-		return cmd_usage_error(VERB, "--ip '%s': not an IPv4 or IPv6 address", arg);
-	o->have_ip = true;
+	if (net_addr_parse(arg, NET_PORT_NONE, ip) < 0)
+		return cmd_usage_error(verb, "--ip '%s': not an IPv4 or IPv6 address", arg);
+	*have_ip = true;
+	return 0;
+}
+
+int
+cmd_spf_parse_time_limit(const char *verb, const char *arg, uint64_t *budget_ms)
+{
+	uint64_t ms;
+	if (cfg_parse_duration(arg, &ms) < 0 || ms == 0 || ms > 3600 * 1000)
+		return cmd_usage_error(verb, "--time-limit '%s': not a duration (e.g. 20s)", arg);
+	*budget_ms = ms;
+	return 0;
+}
+
+int
+cmd_spf_check_names(const char *verb, const char *sender, const char *helo, bool helo_for_empty,
+                    const char **receiver, char *buf, size_t len)
+{
+	if (helo_for_empty && sender && !*sender && (!helo || !*helo))
+		return cmd_usage_error(verb, "an empty --sender checks the HELO name: give --helo");
+	if ((sender && strlen(sender) >= SPF_SENDER_MAX) ||
+	    (helo && strlen(helo) >= SPF_SENDER_MAX))
+		return cmd_usage_error(verb, "--sender or --helo longer than %d bytes",
+		                       SPF_SENDER_MAX - 1);
+	if (!*receiver) {
+		if (gethostname(buf, len - 1) < 0)
+			snprintf(buf, len, "unknown");
+		*receiver = buf;
+	}
+	return 0;
+}
+
+int
+cmd_spf_getopt(const char *verb, int argc, char **argv, const struct option *longopts,
+               int (*fn)(int c, int argc, char **argv, void *ctx), void *ctx)
+{
+	int c, r;
+	if (argc < 2)
+		return cmd_usage_error(verb, "missing subcommand 'check'");
+	if (strcmp(argv[1], "check") != 0)
+		return cmd_usage_error(verb, "unknown subcommand '%s'", argv[1]);
+	opterr = 0;
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "+:", longopts, NULL)) != -1)
+		if ((r = fn(c, argc, argv, ctx)) != 0)
+			return r;
 	return 0;
 }
 
 static int
-parse_option(int c, int argc, char **argv, struct spf_cli *o)
+parse_option(int c, int argc, char **argv, void *ctx)
 {
-	uint64_t ms;
+	struct spf_cli *o = ctx;
 	int r = cmd_dns_option(VERB, c, optarg, &o->dns);
 	if (r != 0)
 		return r == 1 ? 0 : r;
 	switch (c) {
-	case OPT_IP:
-		return parse_ip(optarg, o);
-	case OPT_SENDER:
+	case CMD_SPF_OPT_IP:
+		return cmd_spf_parse_ip(VERB, optarg, &o->req.ip, &o->have_ip);
+	case CMD_SPF_OPT_SENDER:
 		o->req.sender = optarg;
 		o->have_sender = true;
 		return 0;
-	case OPT_HELO:
+	case CMD_SPF_OPT_HELO:
 		o->req.helo = optarg;
 		return 0;
-	case OPT_RECEIVER:
+	case CMD_SPF_OPT_RECEIVER:
 		o->req.receiver = optarg;
 		return 0;
 	case OPT_RECEIVED_SPF:
-	case OPT_AUTHRES:
-	case OPT_JSON:
+	case CMD_SPF_OPT_AUTHRES:
+	case CMD_SPF_OPT_JSON:
 		o->print.received_spf |= c == OPT_RECEIVED_SPF;
-		o->print.authres |= c == OPT_AUTHRES;
-		o->print.json |= c == OPT_JSON;
+		o->print.authres |= c == CMD_SPF_OPT_AUTHRES;
+		o->print.json |= c == CMD_SPF_OPT_JSON;
 		return 0;
 	case OPT_EXPLANATION:
 		if (spf_macro_check(optarg, strlen(optarg), SPF_MACRO_EXP) < 0)
@@ -227,12 +265,8 @@ parse_option(int c, int argc, char **argv, struct spf_cli *o)
 			                       optarg);
 		o->req.default_exp = optarg;
 		return 0;
-	case OPT_TIME_LIMIT:
-		if (cfg_parse_duration(optarg, &ms) < 0 || ms == 0 || ms > 3600 * 1000)
-			return cmd_usage_error(VERB, "--time-limit '%s': not a duration (e.g. 20s)",
-			                       optarg);
-		o->req.budget_ms = ms;
-		return 0;
+	case CMD_SPF_OPT_TIME_LIMIT:
+		return cmd_spf_parse_time_limit(VERB, optarg, &o->req.budget_ms);
 	default:
 		return cmd_bad_option(VERB, argc, argv, c);
 	}
@@ -245,49 +279,26 @@ check_args(int argc, char **argv, struct spf_cli *o)
 		return cmd_usage_error(VERB, "unexpected argument '%s'", argv[optind]);
 	if (!o->have_ip || !o->have_sender)
 		return cmd_usage_error(VERB, "check needs --ip and --sender");
-	if (!*o->req.sender && (!o->req.helo || !*o->req.helo))
-		return cmd_usage_error(VERB, "an empty --sender checks the HELO name: give --helo");
-	if (strlen(o->req.sender) >= SPF_SENDER_MAX ||
-	    (o->req.helo && strlen(o->req.helo) >= SPF_SENDER_MAX))
-		return cmd_usage_error(VERB, "--sender or --helo longer than %d bytes",
-		                       SPF_SENDER_MAX - 1);
-	if (!o->req.receiver) {
-		if (gethostname(o->receiver, sizeof(o->receiver) - 1) < 0)
-			snprintf(o->receiver, sizeof(o->receiver), "unknown");
-		o->req.receiver = o->receiver;
-	}
-	return 0;
+	return cmd_spf_check_names(VERB, o->req.sender, o->req.helo, true, &o->req.receiver,
+	                           o->receiver, sizeof(o->receiver));
 }
 
 static int
 parse_args(int argc, char **argv, struct spf_cli *o)
 {
 	static const struct option longopts[] = {
-	    {"ip", required_argument, NULL, OPT_IP},
-	    {"sender", required_argument, NULL, OPT_SENDER},
-	    {"helo", required_argument, NULL, OPT_HELO},
-	    {"receiver", required_argument, NULL, OPT_RECEIVER},
+	    CMD_SPF_LONGOPTS,
 	    {"received-spf", no_argument, NULL, OPT_RECEIVED_SPF},
-	    {"authres", no_argument, NULL, OPT_AUTHRES},
-	    {"json", no_argument, NULL, OPT_JSON},
-	    {"time-limit", required_argument, NULL, OPT_TIME_LIMIT},
 	    {"explanation", required_argument, NULL, OPT_EXPLANATION},
 	    CMD_DNS_LONGOPTS,
 	    {0},
 	};
-	int c, r;
+	int r;
 
 	*o = (struct spf_cli){.req = {.identity = SPF_ID_MAILFROM, .scope = SPF_SCOPE_SPF1}};
 	cmd_dns_opts_init(&o->dns);
-	if (argc < 2)
-		return cmd_usage_error(VERB, "missing subcommand 'check'");
-	if (strcmp(argv[1], "check") != 0)
-		return cmd_usage_error(VERB, "unknown subcommand '%s'", argv[1]);
-	opterr = 0;
-	optind = 2;
-	while ((c = getopt_long(argc, argv, "+:", longopts, NULL)) != -1)
-		if ((r = parse_option(c, argc, argv, o)) != 0)
-			return r;
+	if ((r = cmd_spf_getopt(VERB, argc, argv, longopts, parse_option, o)) != 0)
+		return r;
 	return check_args(argc, argv, o);
 }
 

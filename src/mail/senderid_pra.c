@@ -115,25 +115,13 @@ word(struct cur *c, struct out *o)
 	return o->len > start;
 }
 
-/* addr-spec = local-part "@" domain, the domain a dot-atom (a domain literal names none). */
+/* A dot-atom, word-wise; a domain's words may not be quoted strings. */
 static int
-addr_spec(struct cur *c, struct out *o)
+dot_words(struct cur *c, struct out *o, bool domain)
 {
 	for (;;) {
-		if (!skip_cfws(c) || !word(c, o) || !skip_cfws(c))
-			return -EINVAL;
-		if (c->i >= c->n || c->s[c->i] != '.')
-			break;
-		c->i++;
-		if (!put(o, '.'))
-			return -EINVAL;
-	}
-	if (c->i >= c->n || c->s[c->i] != '@' || !put(o, '@'))
-		return -EINVAL;
-	c->i++;
-	for (;;) {
-		if (!skip_cfws(c) || c->i >= c->n || c->s[c->i] == '"' || !word(c, o) ||
-		    !skip_cfws(c))
+		if (!skip_cfws(c) || (domain && (c->i >= c->n || c->s[c->i] == '"')) ||
+		    !word(c, o) || !skip_cfws(c))
 			return -EINVAL;
 		if (c->i >= c->n || c->s[c->i] != '.')
 			break;
@@ -142,6 +130,18 @@ addr_spec(struct cur *c, struct out *o)
 			return -EINVAL;
 	}
 	return 0;
+}
+
+/* addr-spec = local-part "@" domain, the domain a dot-atom (a domain literal names none). */
+static int
+addr_spec(struct cur *c, struct out *o)
+{
+	if (dot_words(c, o, false) < 0)
+		return -EINVAL;
+	if (c->i >= c->n || c->s[c->i] != '@' || !put(o, '@'))
+		return -EINVAL;
+	c->i++;
+	return dot_words(c, o, true);
 }
 
 /*
