@@ -96,6 +96,7 @@ int cmd_dns_open(const char *verb, struct cmd_dns_opts *o, struct dns_resolver *
 #include <sys/types.h>
 
 struct buf;
+struct option;
 struct dkim_key_private;
 struct dkim_sig_result;
 struct rfc5322_header;
@@ -129,3 +130,76 @@ int cmd_dkim_verify_args(const char *verb, int argc, char **argv, struct cmd_dns
  * one passes, 3 when all are temporary errors, else 1. */
 int cmd_dkim_print_results(const char *verb, const struct dkim_sig_result *const *res, size_t n,
                            size_t ignored, bool json, bool dk);
+
+/* The options both sign commands take, for their struct option arrays. */
+#define CMD_DKIM_SIGN_LONGOPTS(HEADERS)                                                            \
+	{"domain", required_argument, NULL, 'd'}, {"selector", required_argument, NULL, 's'},      \
+	    {"key", required_argument, NULL, 'k'}, {"canon", required_argument, NULL, 'c'},        \
+	{                                                                                          \
+		"headers", required_argument, NULL, HEADERS                                        \
+	}
+/* Runs getopt_long over the sign command's argv (argv[0] is "sign") with option for each
+ * one, then refuses operands; returns the exit code. */
+int cmd_dkim_sign_getopt(const char *verb, int argc, char **argv, const struct option *longopts,
+                         int (*option)(int c, int argc, char **argv, void *o), void *o);
+
+/* A signer (dkim_sign or dk_sign) as the sign commands drive it. */
+struct cmd_dkim_signer {
+	int (*header)(void *signer, const struct rfc5322_header *h); /* NULL: none */
+	int (*body)(void *signer, const char *data, size_t len);
+	int (*finish)(void *signer, const struct rfc5322_header *h, const char *eol,
+	              struct buf *fields);
+};
+/* Reads standard input through signer and writes the signature fields, then the message;
+ * reports a failure and returns the exit code. */
+int cmd_dkim_sign_message(const char *verb, const struct cmd_dkim_signer *ops, void *signer);
+
+/* A verifier (dkim_verify or dk_verify) as the verify commands drive it. */
+struct cmd_dkim_verifier {
+	bool dk; /* DomainKeys results */
+	int (*create)(struct dns_resolver *res, size_t max_signatures, int64_t now, void **out);
+	void (*destroy)(void *v);
+	int (*header)(void *v, const struct rfc5322_header *h);
+	int (*body)(void *v, const char *data, size_t len);
+	int (*finish)(void *v);
+	const struct dkim_sig_result *(*result)(const void *v, size_t i); /* NULL past the end */
+	size_t (*ignored)(const void *v);
+};
+/* A whole verify command (argv[0] is "verify"): options, standard input, the results; returns
+ * the exit code. */
+int cmd_dkim_verify(const char *verb, const struct cmd_dkim_verifier *ops, int argc, char **argv);
+/* Defines the struct cmd_dkim_verifier NAME over PREFIX_verify_free, _header, _body, _finish,
+ * _result and _ignored (PREFIX dkim or dk), with CREATE. */
+#define CMD_DKIM_VERIFIER(NAME, PREFIX, DK, CREATE)                                                \
+	static void NAME##_destroy(void *v)                                                        \
+	{                                                                                          \
+		PREFIX##_verify_free(v);                                                           \
+	}                                                                                          \
+	static int NAME##_header(void *v, const struct rfc5322_header *h)                          \
+	{                                                                                          \
+		return PREFIX##_verify_header(v, h);                                               \
+	}                                                                                          \
+	static int NAME##_body(void *v, const char *data, size_t len)                              \
+	{                                                                                          \
+		return PREFIX##_verify_body(v, data, len);                                         \
+	}                                                                                          \
+	static int NAME##_finish(void *v)                                                          \
+	{                                                                                          \
+		return PREFIX##_verify_finish(v);                                                  \
+	}                                                                                          \
+	static const struct dkim_sig_result *NAME##_result(const void *v, size_t i)                \
+	{                                                                                          \
+		return PREFIX##_verify_result(v, i);                                               \
+	}                                                                                          \
+	static size_t NAME##_ignored(const void *v)                                                \
+	{                                                                                          \
+		return PREFIX##_verify_ignored(v);                                                 \
+	}                                                                                          \
+	static const struct cmd_dkim_verifier NAME = {.dk = DK,                                    \
+	                                              .create = CREATE,                            \
+	                                              .destroy = NAME##_destroy,                   \
+	                                              .header = NAME##_header,                     \
+	                                              .body = NAME##_body,                         \
+	                                              .finish = NAME##_finish,                     \
+	                                              .result = NAME##_result,                     \
+	                                              .ignored = NAME##_ignored}

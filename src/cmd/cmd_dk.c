@@ -25,8 +25,9 @@ struct sign_opts {
 };
 
 static int
-sign_option(int c, int argc, char **argv, struct sign_opts *o)
+sign_option(int c, int argc, char **argv, void *opts)
 {
+	struct sign_opts *o = opts;
 	switch (c) {
 	case 'd':
 		o->domain = optarg;
@@ -55,47 +56,15 @@ static int
 sign_args(int argc, char **argv, struct sign_opts *o)
 {
 	static const struct option longopts[] = {
-	    {"domain", required_argument, NULL, 'd'},
-	    {"selector", required_argument, NULL, 's'},
-	    {"key", required_argument, NULL, 'k'},
-	    {"canon", required_argument, NULL, 'c'},
-	    {"headers", required_argument, NULL, OPT_HEADERS},
+	    CMD_DKIM_SIGN_LONGOPTS(OPT_HEADERS),
 	    {0},
 	};
-	int c, r;
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:d:s:k:c:", longopts, NULL)) != -1)
-		if ((r = sign_option(c, argc, argv, o)) != 0)
-			return r;
-	if (optind < argc)
-		return cmd_usage_error(VERB, "unexpected argument '%s'", argv[optind]);
+	int r = cmd_dkim_sign_getopt(VERB, argc, argv, longopts, sign_option, o);
+	if (r != CMD_EXIT_OK)
+		return r;
 	if (!o->domain || !o->selector || !o->keyfile)
 		return cmd_usage_error(VERB, "sign needs --domain, --selector and --key");
 	return CMD_EXIT_OK;
-}
-
-struct sign_run {
-	struct dk_sign *signer;
-	struct cmd_dkim_spool spool;
-};
-
-static int
-sign_raw(void *ctx, const char *data, size_t len)
-{
-	return cmd_dkim_spool_raw(&((struct sign_run *)ctx)->spool, data, len);
-}
-
-static int
-sign_header(void *ctx, const struct rfc5322_header *h)
-{
-	return dk_sign_header(((struct sign_run *)ctx)->signer, h);
-}
-
-static int
-sign_body(void *ctx, const char *data, size_t len)
-{
-	return dk_sign_body(((struct sign_run *)ctx)->signer, data, len);
 }
 
 static int
@@ -122,32 +91,34 @@ sign_new(const struct sign_opts *o, const struct dkim_key_private *k, struct dk_
 }
 
 static int
+signer_header(void *signer, const struct rfc5322_header *h)
+{
+	return dk_sign_header(signer, h);
+}
+
+static int
+signer_body(void *signer, const char *data, size_t len)
+{
+	return dk_sign_body(signer, data, len);
+}
+
+static int
+signer_finish(void *signer, const struct rfc5322_header *h, const char *eol, struct buf *fields)
+{
+	(void)h;
+	return dk_sign_finish(signer, eol, fields);
+}
+
+static int
 sign_message(const struct sign_opts *o, const struct dkim_key_private *k)
 {
-	struct sign_run run = {0};
-	struct rfc5322_header h;
-	_cleanup_buf_ struct buf field = BUF_INIT(1u << 20);
-	const struct rfc5322_read_ops ops = {
-	    .raw = sign_raw, .header = sign_header, .body = sign_body};
-	rfc5322_header_init(&h, 0, 0);
-	int r = sign_new(o, k, &run.signer);
+	static const struct cmd_dkim_signer ops = {
+	    .header = signer_header, .body = signer_body, .finish = signer_finish};
+	struct dk_sign *signer = NULL;
+	int r = sign_new(o, k, &signer);
 	if (r == CMD_EXIT_OK)
-		r = cmd_dkim_spool_open(VERB, &run.spool);
-	if (r == CMD_EXIT_OK)
-		r = cmd_dkim_read_message(VERB, &h, &ops, &run);
-	if (r == CMD_EXIT_OK && h.n == 0) {
-		cmd_error(VERB, "the input has no header fields: not a message");
-		r = CMD_EXIT_USAGE;
-	}
-	if (r == CMD_EXIT_OK && dk_sign_finish(run.signer, h.lf_only ? "\n" : "\r\n", &field) < 0) {
-		cmd_error(VERB, "signing failed");
-		r = CMD_EXIT_TEMP;
-	}
-	if (r == CMD_EXIT_OK)
-		r = cmd_dkim_spool_emit(VERB, &run.spool, &field);
-	cmd_dkim_spool_close(&run.spool);
-	dk_sign_free(run.signer);
-	rfc5322_header_free(&h);
+		r = cmd_dkim_sign_message(VERB, &ops, signer);
+	dk_sign_free(signer);
 	return r;
 }
 
@@ -166,68 +137,17 @@ dk_sign_cmd(int argc, char **argv)
 }
 
 static int
-verify_header(void *ctx, const struct rfc5322_header *h)
+verifier_create(struct dns_resolver *res, size_t max_signatures, int64_t now, void **out)
 {
-	return dk_verify_header(ctx, h);
-}
-
-static int
-verify_body(void *ctx, const char *data, size_t len)
-{
-	return dk_verify_body(ctx, data, len);
-}
-
-static int
-print_results(const struct dk_verify *v, bool json)
-{
-	size_t n = dk_verify_count(v);
-	_cleanup_free_ const struct dkim_sig_result **list = calloc(n + 1, sizeof(*list));
-	if (!list) {
-		cmd_error(VERB, "out of memory");
-		return CMD_EXIT_TEMP;
-	}
-	for (size_t i = 0; i < n; i++)
-		list[i] = dk_verify_result(v, i);
-	return cmd_dkim_print_results(VERB, list, n, dk_verify_ignored(v), json, true);
-}
-
-static int
-verify_message(struct dns_resolver *res, const struct dk_verify_opts *vo, bool json)
-{
+	const struct dk_verify_opts vo = {.max_signatures = max_signatures};
 	struct dk_verify *v = NULL;
-	struct rfc5322_header h;
-	const struct rfc5322_read_ops ops = {.header = verify_header, .body = verify_body};
-	rfc5322_header_init(&h, 0, 0);
-	int r = dk_verify_new(vo, res, &v) < 0 ? CMD_EXIT_TEMP : CMD_EXIT_OK;
-	if (r == CMD_EXIT_OK)
-		r = cmd_dkim_read_message(VERB, &h, &ops, v);
-	if (r == CMD_EXIT_OK && dk_verify_finish(v) < 0) {
-		cmd_error(VERB, "verification failed: out of memory or OpenSSL error");
-		r = CMD_EXIT_TEMP;
-	}
-	if (r == CMD_EXIT_OK)
-		r = print_results(v, json);
-	dk_verify_free(v);
-	rfc5322_header_free(&h);
+	int r = dk_verify_new(&vo, res, &v);
+	(void)now; /* DomainKeys signatures carry no times */
+	*out = v;
 	return r;
 }
 
-static int
-dk_verify_cmd(int argc, char **argv)
-{
-	struct cmd_dns_opts dns;
-	struct dk_verify_opts vo = {0};
-	struct dns_resolver *res = NULL;
-	bool json;
-	int64_t now;
-	int r = cmd_dkim_verify_args(VERB, argc, argv, &dns, &json, &vo.max_signatures, &now);
-	if (r == CMD_EXIT_OK)
-		r = cmd_dns_open(VERB, &dns, &res);
-	if (r == CMD_EXIT_OK)
-		r = verify_message(res, &vo, json);
-	dns_resolver_free(res);
-	return r;
-}
+CMD_DKIM_VERIFIER(verifier, dk, true, verifier_create);
 
 int
 cmd_dk(int argc, char **argv)
@@ -237,6 +157,6 @@ cmd_dk(int argc, char **argv)
 	if (strcmp(argv[1], "sign") == 0)
 		return dk_sign_cmd(argc - 1, argv + 1);
 	if (strcmp(argv[1], "verify") == 0)
-		return dk_verify_cmd(argc - 1, argv + 1);
+		return cmd_dkim_verify(VERB, &verifier, argc - 1, argv + 1);
 	return cmd_usage_error(VERB, "unknown command '%s': sign or verify", argv[1]);
 }

@@ -287,6 +287,129 @@ cmd_dkim_print_results(const char *verb, const struct dkim_sig_result *const *re
 	return exit_code(res, n);
 }
 
+int
+cmd_dkim_sign_getopt(const char *verb, int argc, char **argv, const struct option *longopts,
+                     int (*option)(int c, int argc, char **argv, void *o), void *o)
+{
+	int c, r;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+:d:s:k:c:", longopts, NULL)) != -1)
+		if ((r = option(c, argc, argv, o)) != 0)
+			return r;
+	if (optind < argc)
+		return cmd_usage_error(verb, "unexpected argument '%s'", argv[optind]);
+	return CMD_EXIT_OK;
+}
+
+struct sign_run {
+	const struct cmd_dkim_signer *ops;
+	void *signer;
+	struct cmd_dkim_spool spool;
+};
+
+static int
+sign_raw(void *ctx, const char *data, size_t len)
+{
+	return cmd_dkim_spool_raw(&((struct sign_run *)ctx)->spool, data, len);
+}
+
+static int
+sign_header(void *ctx, const struct rfc5322_header *h)
+{
+	const struct sign_run *run = ctx;
+	return run->ops->header(run->signer, h);
+}
+
+static int
+sign_body(void *ctx, const char *data, size_t len)
+{
+	const struct sign_run *run = ctx;
+	return run->ops->body(run->signer, data, len);
+}
+
+int
+cmd_dkim_sign_message(const char *verb, const struct cmd_dkim_signer *ops, void *signer)
+{
+	struct sign_run run = {.ops = ops, .signer = signer};
+	struct rfc5322_header h;
+	_cleanup_buf_ struct buf fields = BUF_INIT(1u << 20);
+	const struct rfc5322_read_ops rops = {
+	    .raw = sign_raw, .header = ops->header ? sign_header : NULL, .body = sign_body};
+	rfc5322_header_init(&h, 0, 0);
+	int r = cmd_dkim_spool_open(verb, &run.spool);
+	if (r == CMD_EXIT_OK)
+		r = cmd_dkim_read_message(verb, &h, &rops, &run);
+	if (r == CMD_EXIT_OK && h.n == 0) {
+		cmd_error(verb, "the input has no header fields: not a message");
+		r = CMD_EXIT_USAGE;
+	}
+	if (r == CMD_EXIT_OK && ops->finish(signer, &h, h.lf_only ? "\n" : "\r\n", &fields) < 0) {
+		cmd_error(verb, "signing failed");
+		r = CMD_EXIT_TEMP;
+	}
+	if (r == CMD_EXIT_OK)
+		r = cmd_dkim_spool_emit(verb, &run.spool, &fields);
+	cmd_dkim_spool_close(&run.spool);
+	rfc5322_header_free(&h);
+	return r;
+}
+
+static int
+print_verified(const char *verb, const struct cmd_dkim_verifier *ops, const void *v, bool json)
+{
+	size_t n = 0;
+	while (ops->result(v, n))
+		n++;
+	_cleanup_free_ const struct dkim_sig_result **list = calloc(n + 1, sizeof(*list));
+	if (!list) {
+		cmd_error(verb, "out of memory");
+		return CMD_EXIT_TEMP;
+	}
+	for (size_t i = 0; i < n; i++)
+		list[i] = ops->result(v, i);
+	return cmd_dkim_print_results(verb, list, n, ops->ignored(v), json, ops->dk);
+}
+
+static int
+verify_message(const char *verb, const struct cmd_dkim_verifier *ops, void *v, bool json)
+{
+	struct rfc5322_header h;
+	const struct rfc5322_read_ops rops = {.header = ops->header, .body = ops->body};
+	rfc5322_header_init(&h, 0, 0);
+	int r = cmd_dkim_read_message(verb, &h, &rops, v);
+	if (r == CMD_EXIT_OK && ops->finish(v) < 0) {
+		cmd_error(verb, "verification failed: out of memory or OpenSSL error");
+		r = CMD_EXIT_TEMP;
+	}
+	if (r == CMD_EXIT_OK)
+		r = print_verified(verb, ops, v, json);
+	rfc5322_header_free(&h);
+	return r;
+}
+
+int
+cmd_dkim_verify(const char *verb, const struct cmd_dkim_verifier *ops, int argc, char **argv)
+{
+	struct cmd_dns_opts dns;
+	struct dns_resolver *res = NULL;
+	void *v = NULL;
+	bool json;
+	size_t max;
+	int64_t now;
+	int r = cmd_dkim_verify_args(verb, argc, argv, &dns, &json, &max, &now);
+	if (r == CMD_EXIT_OK)
+		r = cmd_dns_open(verb, &dns, &res);
+	if (r == CMD_EXIT_OK && ops->create(res, max, now, &v) < 0)
+		r = CMD_EXIT_TEMP;
+	if (r == CMD_EXIT_OK)
+		r = verify_message(verb, ops, v, json);
+	if (v)
+		ops->destroy(v);
+	dns_resolver_free(res);
+	return r;
+}
+
 /* keygen */
 
 struct keygen_opts {
@@ -516,8 +639,9 @@ sign_time_option(int c, struct sign_opts *o)
 }
 
 static int
-sign_option(int c, int argc, char **argv, struct sign_opts *o)
+sign_option(int c, int argc, char **argv, void *opts)
 {
+	struct sign_opts *o = opts;
 	switch (c) {
 	case 'd':
 		o->domain = optarg;
@@ -554,11 +678,7 @@ static int
 sign_args(int argc, char **argv, struct sign_opts *o)
 {
 	static const struct option longopts[] = {
-	    {"domain", required_argument, NULL, 'd'},
-	    {"selector", required_argument, NULL, 's'},
-	    {"key", required_argument, NULL, 'k'},
-	    {"canon", required_argument, NULL, 'c'},
-	    {"headers", required_argument, NULL, OPT_HEADERS},
+	    CMD_DKIM_SIGN_LONGOPTS(OPT_HEADERS),
 	    {"oversign", required_argument, NULL, OPT_OVERSIGN},
 	    {"identity", required_argument, NULL, OPT_IDENTITY},
 	    {"length", no_argument, NULL, OPT_LENGTH},
@@ -566,14 +686,9 @@ sign_args(int argc, char **argv, struct sign_opts *o)
 	    {"timestamp", required_argument, NULL, OPT_TIMESTAMP},
 	    {0},
 	};
-	int c, r;
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:d:s:k:c:", longopts, NULL)) != -1)
-		if ((r = sign_option(c, argc, argv, o)) != 0)
-			return r;
-	if (optind < argc)
-		return cmd_usage_error(VERB, "unexpected argument '%s'", argv[optind]);
+	int r = cmd_dkim_sign_getopt(VERB, argc, argv, longopts, sign_option, o);
+	if (r != CMD_EXIT_OK)
+		return r;
 	if (!o->domain || o->nsel == 0 || o->nkey == 0)
 		return cmd_usage_error(VERB, "sign needs --domain, --selector and --key");
 	if (o->nsel != o->nkey)
@@ -585,23 +700,6 @@ sign_args(int argc, char **argv, struct sign_opts *o)
 			return cmd_usage_error(VERB, "--selector '%s': not a selector",
 			                       o->selector[i]);
 	return CMD_EXIT_OK;
-}
-
-struct sign_run {
-	struct dkim_sign *signer;
-	struct cmd_dkim_spool spool;
-};
-
-static int
-sign_raw(void *ctx, const char *data, size_t len)
-{
-	return cmd_dkim_spool_raw(&((struct sign_run *)ctx)->spool, data, len);
-}
-
-static int
-sign_body(void *ctx, const char *data, size_t len)
-{
-	return dkim_sign_body(((struct sign_run *)ctx)->signer, data, len);
 }
 
 static int
@@ -634,32 +732,26 @@ sign_new(const struct sign_opts *o, const struct dkim_key_private *keys, struct 
 }
 
 static int
+signer_body(void *signer, const char *data, size_t len)
+{
+	return dkim_sign_body(signer, data, len);
+}
+
+static int
+signer_finish(void *signer, const struct rfc5322_header *h, const char *eol, struct buf *fields)
+{
+	return dkim_sign_finish(signer, h, eol, fields);
+}
+
+static int
 sign_message(const struct sign_opts *o, const struct dkim_key_private *keys)
 {
-	struct sign_run run = {0};
-	struct rfc5322_header h;
-	_cleanup_buf_ struct buf fields = BUF_INIT(1u << 20);
-	const struct rfc5322_read_ops ops = {.raw = sign_raw, .body = sign_body};
-	rfc5322_header_init(&h, 0, 0);
-	int r = sign_new(o, keys, &run.signer);
+	static const struct cmd_dkim_signer ops = {.body = signer_body, .finish = signer_finish};
+	struct dkim_sign *signer = NULL;
+	int r = sign_new(o, keys, &signer);
 	if (r == CMD_EXIT_OK)
-		r = cmd_dkim_spool_open(VERB, &run.spool);
-	if (r == CMD_EXIT_OK)
-		r = cmd_dkim_read_message(VERB, &h, &ops, &run);
-	if (r == CMD_EXIT_OK && h.n == 0) {
-		cmd_error(VERB, "the input has no header fields: not a message");
-		r = CMD_EXIT_USAGE;
-	}
-	if (r == CMD_EXIT_OK &&
-	    dkim_sign_finish(run.signer, &h, h.lf_only ? "\n" : "\r\n", &fields) < 0) {
-		cmd_error(VERB, "signing failed");
-		r = CMD_EXIT_TEMP;
-	}
-	if (r == CMD_EXIT_OK)
-		r = cmd_dkim_spool_emit(VERB, &run.spool, &fields);
-	cmd_dkim_spool_close(&run.spool);
-	dkim_sign_free(run.signer);
-	rfc5322_header_free(&h);
+		r = cmd_dkim_sign_message(VERB, &ops, signer);
+	dkim_sign_free(signer);
 	return r;
 }
 
@@ -746,67 +838,16 @@ cmd_dkim_verify_args(const char *verb, int argc, char **argv, struct cmd_dns_opt
 }
 
 static int
-verify_header(void *ctx, const struct rfc5322_header *h)
+verifier_create(struct dns_resolver *res, size_t max_signatures, int64_t now, void **out)
 {
-	return dkim_verify_header(ctx, h);
-}
-
-static int
-verify_body(void *ctx, const char *data, size_t len)
-{
-	return dkim_verify_body(ctx, data, len);
-}
-
-static int
-print_results(const struct dkim_verify *v, bool json)
-{
-	size_t n = dkim_verify_count(v);
-	_cleanup_free_ const struct dkim_sig_result **list = calloc(n + 1, sizeof(*list));
-	if (!list) {
-		cmd_error(VERB, "out of memory");
-		return CMD_EXIT_TEMP;
-	}
-	for (size_t i = 0; i < n; i++)
-		list[i] = dkim_verify_result(v, i);
-	return cmd_dkim_print_results(VERB, list, n, dkim_verify_ignored(v), json, false);
-}
-
-static int
-verify_message(struct dns_resolver *res, const struct dkim_verify_opts *vo, bool json)
-{
+	const struct dkim_verify_opts vo = {.max_signatures = max_signatures, .now = now};
 	struct dkim_verify *v = NULL;
-	struct rfc5322_header h;
-	const struct rfc5322_read_ops ops = {.header = verify_header, .body = verify_body};
-	rfc5322_header_init(&h, 0, 0);
-	int r = dkim_verify_new(vo, res, &v) < 0 ? CMD_EXIT_TEMP : CMD_EXIT_OK;
-	if (r == CMD_EXIT_OK)
-		r = cmd_dkim_read_message(VERB, &h, &ops, v);
-	if (r == CMD_EXIT_OK && dkim_verify_finish(v) < 0) {
-		cmd_error(VERB, "verification failed: out of memory or OpenSSL error");
-		r = CMD_EXIT_TEMP;
-	}
-	if (r == CMD_EXIT_OK)
-		r = print_results(v, json);
-	dkim_verify_free(v);
-	rfc5322_header_free(&h);
+	int r = dkim_verify_new(&vo, res, &v);
+	*out = v;
 	return r;
 }
 
-static int
-dkim_verify_cmd(int argc, char **argv)
-{
-	struct cmd_dns_opts dns;
-	struct dkim_verify_opts vo = {0};
-	struct dns_resolver *res = NULL;
-	bool json;
-	int r = cmd_dkim_verify_args(VERB, argc, argv, &dns, &json, &vo.max_signatures, &vo.now);
-	if (r == CMD_EXIT_OK)
-		r = cmd_dns_open(VERB, &dns, &res);
-	if (r == CMD_EXIT_OK)
-		r = verify_message(res, &vo, json);
-	dns_resolver_free(res);
-	return r;
-}
+CMD_DKIM_VERIFIER(verifier, dkim, false, verifier_create);
 
 int
 cmd_dkim(int argc, char **argv)
@@ -818,6 +859,6 @@ cmd_dkim(int argc, char **argv)
 	if (strcmp(argv[1], "sign") == 0)
 		return dkim_sign_cmd(argc - 1, argv + 1);
 	if (strcmp(argv[1], "verify") == 0)
-		return dkim_verify_cmd(argc - 1, argv + 1);
+		return cmd_dkim_verify(VERB, &verifier, argc - 1, argv + 1);
 	return cmd_usage_error(VERB, "unknown command '%s': keygen, sign or verify", argv[1]);
 }

@@ -5,7 +5,6 @@
 #include "dkim_tag.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,17 +62,8 @@ dk_verify_free(struct dk_verify *v)
 	free(v);
 }
 
-static bool __attribute__((format(printf, 3, 4)))
-verdict(struct dsig *s, enum dkim_result r, const char *fmt, ...)
-{
-	va_list ap;
-	s->res.result = r;
-	va_start(ap, fmt);
-	vsnprintf(s->res.reason, sizeof(s->res.reason), fmt, ap);
-	va_end(ap);
-	s->pending = false;
-	return false;
-}
+/* Sets a final result: the signature is out of the running. */
+#define verdict DKIM_RESULT_FINAL
 
 static bool
 name_is(const struct rfc5322_field *f, const struct dkim_canon_name *n)
@@ -198,33 +188,17 @@ check_tags(struct dsig *s, const struct dkim_tag_list *l, enum dkim_canon *c)
 static bool
 parse_h(struct dsig *s, const struct dkim_tag *t, struct dkim_canon_name *names, size_t *n)
 {
+	size_t pos = 0, len;
+	const char *item;
 	*n = 0;
-	for (size_t i = 0; t && i <= t->value_len;) {
-		size_t j = i;
-		while (j < t->value_len && t->value[j] != ':')
-			j++;
-		size_t a = i, b = j;
-		while (a < b && dkim_tag_is_fws(t->value[a]))
-			a++;
-		while (b > a && dkim_tag_is_fws(t->value[b - 1]))
-			b--;
-		if (a == b)
+	while (t && dkim_tag_list_next(t, &pos, &item, &len)) {
+		if (len == 0)
 			return verdict(s, DKIM_RESULT_NEUTRAL, "empty name in h=");
 		if (*n >= DK_VERIFY_MAX_H)
 			return verdict(s, DKIM_RESULT_PERMERROR, "h= lists too many fields");
-		names[(*n)++] = (struct dkim_canon_name){t->value + a, b - a};
-		i = j + 1;
+		names[(*n)++] = (struct dkim_canon_name){item, len};
 	}
 	return true;
-}
-
-static bool
-is_subdomain(const char *sub, const char *dom)
-{
-	size_t sl = strlen(sub), dl = strlen(dom);
-	if (sl == dl)
-		return strcasecmp(sub, dom) == 0;
-	return sl > dl && sub[sl - dl - 1] == '.' && strcasecmp(sub + sl - dl, dom) == 0;
 }
 
 /* The last Sender among the covered fields, else the last From; its domain is at d=. */
@@ -244,7 +218,7 @@ check_identity(struct dsig *s, const struct rfc5322_header *h, const size_t *idx
 	                                s->res.identity, sizeof(s->res.identity)) < 0)
 		return verdict(s, DKIM_RESULT_PERMERROR, "no signed Sender or From address");
 	const char *at = strrchr(s->res.identity, '@');
-	if (!at || !is_subdomain(at + 1, s->res.domain))
+	if (!at || !dkim_tag_is_subdomain(at + 1, s->res.domain))
 		return verdict(s, DKIM_RESULT_PERMERROR, "%s address is not at d= or under it",
 		               sender ? "Sender" : "From");
 	snprintf(s->local, sizeof(s->local), "%.*s", (int)(at - s->res.identity), s->res.identity);

@@ -98,20 +98,11 @@ dkim_key_share(const struct dkim_key *from, struct dkim_key *to)
 static bool
 list_has(const struct dkim_tag *t, const char *word)
 {
-	size_t wl = strlen(word), i = 0;
-	while (i <= t->value_len) {
-		size_t j = i;
-		while (j < t->value_len && t->value[j] != ':')
-			j++;
-		size_t a = i, b = j;
-		while (a < b && dkim_tag_is_fws(t->value[a]))
-			a++;
-		while (b > a && dkim_tag_is_fws(t->value[b - 1]))
-			b--;
-		if (b - a == wl && memcmp(t->value + a, word, wl) == 0)
+	size_t wl = strlen(word), pos = 0, len;
+	const char *item;
+	while (dkim_tag_list_next(t, &pos, &item, &len))
+		if (len == wl && memcmp(item, word, wl) == 0)
 			return true;
-		i = j + 1;
-	}
 	return false;
 }
 

@@ -38,6 +38,9 @@ const char *dkim_result_name(enum dkim_result r);
 /* Sets result and reason (printf format). */
 void dkim_result_set(struct dkim_sig_result *res, enum dkim_result r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* For a verifier's signature state s (with members res and pending): dkim_result_set on s->res
+ * and s->pending = false; evaluates to false. */
+#define DKIM_RESULT_FINAL(s, ...) (dkim_result_set(&(s)->res, __VA_ARGS__), (s)->pending = false)
 /* Appends the Authentication-Results method form, one line without line end. */
 int dkim_result_format(const struct dkim_sig_result *r, struct buf *out);
 /* Appends one JSON object. */

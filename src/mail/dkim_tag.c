@@ -13,6 +13,34 @@ dkim_tag_is_fws(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+bool
+dkim_tag_list_next(const struct dkim_tag *t, size_t *pos, const char **item, size_t *len)
+{
+	size_t i = *pos, j = i;
+	if (i > t->value_len)
+		return false;
+	while (j < t->value_len && t->value[j] != ':')
+		j++;
+	size_t a = i, b = j;
+	while (a < b && dkim_tag_is_fws(t->value[a]))
+		a++;
+	while (b > a && dkim_tag_is_fws(t->value[b - 1]))
+		b--;
+	*item = t->value + a;
+	*len = b - a;
+	*pos = j + 1;
+	return true;
+}
+
+bool
+dkim_tag_is_subdomain(const char *sub, const char *dom)
+{
+	size_t sl = strlen(sub), dl = strlen(dom);
+	if (sl == dl)
+		return strcasecmp(sub, dom) == 0;
+	return sl > dl && sub[sl - dl - 1] == '.' && strcasecmp(sub + sl - dl, dom) == 0;
+}
+
 static bool
 is_alpha(char c)
 {

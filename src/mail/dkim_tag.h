@@ -40,3 +40,8 @@ bool dkim_tag_value_is(const struct dkim_tag *t, const char *s, bool nocase);
 int dkim_tag_value_copy(const struct dkim_tag *t, char *buf, size_t size);
 /* Whitespace as it may fold a tag list: SP, HTAB, CR, LF. */
 bool dkim_tag_is_fws(char c);
+/* sub is dom or a name under it (ASCII case ignored): d= against an identity's domain. */
+bool dkim_tag_is_subdomain(const char *sub, const char *dom);
+/* The next of the colon-separated items of t's value from *pos (start at 0), without the FWS
+ * around it (possibly empty); false past the last one. */
+bool dkim_tag_list_next(const struct dkim_tag *t, size_t *pos, const char **item, size_t *len);

@@ -6,7 +6,6 @@
 #include "dkim_tag.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,17 +108,7 @@ dkim_verify_free(struct dkim_verify *v)
 }
 
 /* Sets a final result: the signature is out of the running. */
-static bool __attribute__((format(printf, 3, 4)))
-verdict(struct sig *s, enum dkim_result r, const char *fmt, ...)
-{
-	va_list ap;
-	s->res.result = r;
-	va_start(ap, fmt);
-	vsnprintf(s->res.reason, sizeof(s->res.reason), fmt, ap);
-	va_end(ap);
-	s->pending = false;
-	return false;
-}
+#define verdict DKIM_RESULT_FINAL
 
 static void
 copy_lower(const struct dkim_tag *t, char *out, size_t size)
@@ -342,15 +331,6 @@ qp_decode(const struct dkim_tag *t, char *out, size_t size)
 	return true;
 }
 
-static bool
-is_subdomain(const char *sub, const char *dom)
-{
-	size_t sl = strlen(sub), dl = strlen(dom);
-	if (sl == dl)
-		return strcasecmp(sub, dom) == 0;
-	return sl > dl && sub[sl - dl - 1] == '.' && strcasecmp(sub + sl - dl, dom) == 0;
-}
-
 /* i= is the identity: its domain is d= or under it. Without i=, "@" d. */
 static bool
 check_identity(struct sig *s, const struct sigtags *st)
@@ -370,7 +350,7 @@ check_identity(struct sig *s, const struct sigtags *st)
 	memcpy(s->ilocal, id, (size_t)(at - id));
 	s->ilocal[at - id] = '\0';
 	memcpy(s->idomain, at + 1, strlen(at + 1) + 1);
-	if (!is_subdomain(s->idomain, s->res.domain))
+	if (!dkim_tag_is_subdomain(s->idomain, s->res.domain))
 		return verdict(s, DKIM_RESULT_PERMERROR, "i= domain is not d= or under it");
 	return true;
 }
@@ -380,23 +360,16 @@ static bool
 parse_h(struct sig *s, const struct dkim_tag *t, struct dkim_canon_name *names, size_t *n)
 {
 	bool from = false;
+	size_t pos = 0, len;
+	const char *item;
 	*n = 0;
-	for (size_t i = 0; i <= t->value_len;) {
-		size_t j = i;
-		while (j < t->value_len && t->value[j] != ':')
-			j++;
-		size_t a = i, b = j;
-		while (a < b && dkim_tag_is_fws(t->value[a]))
-			a++;
-		while (b > a && dkim_tag_is_fws(t->value[b - 1]))
-			b--;
-		if (a == b)
+	while (dkim_tag_list_next(t, &pos, &item, &len)) {
+		if (len == 0)
 			return verdict(s, DKIM_RESULT_NEUTRAL, "empty name in h=");
 		if (*n >= DKIM_VERIFY_MAX_H)
 			return verdict(s, DKIM_RESULT_PERMERROR, "h= lists too many fields");
-		names[(*n)++] = (struct dkim_canon_name){t->value + a, b - a};
-		from |= b - a == 4 && strncasecmp(t->value + a, "from", 4) == 0;
-		i = j + 1;
+		names[(*n)++] = (struct dkim_canon_name){item, len};
+		from |= len == 4 && strncasecmp(item, "from", 4) == 0;
 	}
 	return from || verdict(s, DKIM_RESULT_PERMERROR, "From field not signed (h=)");
 }
