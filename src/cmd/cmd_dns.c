@@ -5,6 +5,7 @@
 #include "cmd.h"
 #include "core/buf.h"
 #include "core/cleanup.h"
+#include "core/json.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -101,22 +102,6 @@ print_text(const struct dns_cli *o, const struct dns_answer *a)
 		       buf_cstr(&line));
 	}
 	return 0;
-}
-
-static int
-json_string(struct buf *b, const char *s)
-{
-	int r = buf_append_str(b, "\"");
-	for (; r == 0 && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			r = buf_printf(b, "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			r = buf_printf(b, "\\u%04x", c);
-		else
-			r = buf_append(b, &c, 1);
-	}
-	return r ?: buf_append_str(b, "\"");
 }
 
 /* Typed fields beside the presentation form, so scripts need not parse it. */

@@ -2,9 +2,9 @@
 #include "cmd.h"
 #include "core/buf.h"
 #include "core/cleanup.h"
+#include "core/json.h"
 #include "port/port_args.h"
 #include "port/port_find.h"
-#include "port/port_json.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -386,7 +386,7 @@ json_field(struct buf *b, const char *key, const char *value)
 {
 	int r = buf_printf(b, ",\"%s\":", key);
 	if (r >= 0)
-		r = value && value[0] ? port_json_string(b, value) : buf_append_str(b, "null");
+		r = value && value[0] ? json_string(b, value) : buf_append_str(b, "null");
 	return r;
 }
 

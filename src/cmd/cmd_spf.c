@@ -5,6 +5,7 @@
 #include "core/buf.h"
 #include "core/cfg.h"
 #include "core/cleanup.h"
+#include "core/json.h"
 #include "mail/spf_header.h"
 #include "mail/spf_macro.h"
 
@@ -51,52 +52,13 @@ summary(const struct spf_request *req, const struct spf_outcome *o, char *buf, s
 	}
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), 0 when the bytes there are not one. */
-static size_t
-utf8_len(const unsigned char *s)
-{
-	size_t n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] > 0xf4)
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if ((n == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (n == 3 && s[0] == 0xed && s[1] >= 0xa0) ||
-	    (n == 4 && s[0] == 0xf0 && s[1] < 0x90) || (n == 4 && s[0] == 0xf4 && s[1] >= 0x90))
-		return 0;
-	return n;
-}
-
-/* Policy texts come from DNS: controls and bytes that are not UTF-8 are escaped. */
-static int
-json_string(struct buf *b, const char *s)
-{
-	int r = buf_append(b, "\"", 1);
-	while (r == 0 && *s) {
-		unsigned char c = (unsigned char)*s;
-		size_t n = utf8_len((const unsigned char *)s);
-		if (c == '"' || c == '\\')
-			r = buf_printf(b, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			r = buf_printf(b, "\\u%04x", c);
-		else if (n == 0)
-			r = buf_append_str(b, "\\ufffd");
-		else
-			r = buf_append(b, s, n);
-		s += n ? n : 1;
-	}
-	return r ?: buf_append(b, "\"", 1);
-}
-
 /* A line of text output: controls and bytes that are not UTF-8 shown as \xHH. */
 static void
 print_text(const char *s)
 {
 	while (*s) {
 		unsigned char c = (unsigned char)*s;
-		size_t n = utf8_len((const unsigned char *)s);
+		size_t n = json_utf8_len((const unsigned char *)s);
 		if (c < 0x20 || c == 0x7f || n == 0)
 			printf("\\x%02x", c);
 		else

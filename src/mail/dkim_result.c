@@ -1,5 +1,7 @@
 #include "dkim_result.h"
 
+#include "core/json.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -104,17 +106,7 @@ dkim_result_format(const struct dkim_sig_result *r, struct buf *out)
 static int
 json_str(struct buf *out, const char *key, const char *v)
 {
-	int r = buf_printf(out, ",\"%s\":\"", key);
-	for (; r == 0 && *v; v++) {
-		unsigned char c = (unsigned char)*v;
-		if (c == '"' || c == '\\')
-			r = buf_printf(out, "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			r = buf_printf(out, "\\u%04x", c);
-		else
-			r = buf_append(out, v, 1);
-	}
-	return r < 0 ? r : buf_append(out, "\"", 1);
+	return buf_printf(out, ",\"%s\":", key) ?: json_string(out, v);
 }
 
 int

@@ -4,7 +4,6 @@
 #include "port/port_cgroup.h"
 #include "port/port_diag.h"
 #include "port/port_fallback.h"
-#include "port/port_json.h"
 #include "port/port_proc.h"
 #include "port/port_scan.h"
 #include "port/port_sock.h"
@@ -479,41 +478,6 @@ test_bytecode(void **state)
 	assert_int_equal(ops[3].no, 4444);
 }
 
-static void
-assert_json(const char *in, const char *want)
-{
-	_cleanup_buf_ struct buf b = BUF_INIT(1024);
-	assert_int_equal(port_json_string(&b, in), 0);
-	assert_string_equal(buf_cstr(&b), want);
-}
-
-static void
-test_json(void **state)
-{
-	(void)state;
-	assert_json("", "\"\"");
-	assert_json("sshd", "\"sshd\"");
-	assert_json("a \"b\" \\c", "\"a \\\"b\\\" \\\\c\"");
-	assert_json("tab\there\nnl\r\x01\x7f", "\"tab\\there\\nnl\\r\\u0001\\u007f\"");
-	assert_json("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
-	            "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
-	/* invalid: lone continuation, truncated, overlong, surrogate, past U+10FFFF */
-	assert_json("\x80", "\"\\u0080\"");
-	assert_json("a\xc3", "\"a\\u00c3\"");
-	assert_json("\xc0\xaf", "\"\\u00c0\\u00af\"");
-	assert_json("\xed\xa0\x80", "\"\\u00ed\\u00a0\\u0080\"");
-	assert_json("\xf4\x90\x80\x80", "\"\\u00f4\\u0090\\u0080\\u0080\"");
-	assert_json("\xe0\x80\x80", "\"\\u00e0\\u0080\\u0080\"");
-}
-
-static void
-test_json_cap(void **state)
-{
-	_cleanup_buf_ struct buf b = BUF_INIT(8);
-	(void)state;
-	assert_int_equal(port_json_string(&b, "0123456789"), -ENOBUFS);
-}
-
 /* The scan over the real /proc finds this process's own sockets, with one thread or several. */
 static void
 test_scan_self(void **state)
@@ -652,8 +616,6 @@ main(void)
 	    cmocka_unit_test(test_sort),
 	    cmocka_unit_test(test_owner_find),
 	    cmocka_unit_test(test_bytecode),
-	    cmocka_unit_test(test_json),
-	    cmocka_unit_test(test_json_cap),
 	    cmocka_unit_test(test_scan_self),
 	    cmocka_unit_test(test_scan_many),
 	    cmocka_unit_test(test_proc_info_self),

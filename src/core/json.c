@@ -1,12 +1,11 @@
 /* JSON string escaping that yields valid UTF-8 output for any input bytes. */
-#include "port_json.h"
+#include "json.h"
 
 #include <stdint.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not one. */
-static size_t
-utf8_len(const unsigned char *s)
+size_t
+json_utf8_len(const unsigned char *s)
 {
 	size_t n;
 	uint32_t cp;
@@ -34,7 +33,7 @@ utf8_len(const unsigned char *s)
 }
 
 static int
-escape_byte(struct buf *b, unsigned char c)
+json_escape_byte(struct buf *b, unsigned char c)
 {
 	switch (c) {
 	case '"':
@@ -53,13 +52,13 @@ escape_byte(struct buf *b, unsigned char c)
 }
 
 int
-port_json_string(struct buf *b, const char *s)
+json_string(struct buf *b, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	int r = buf_append(b, "\"", 1);
 
 	while (r >= 0 && *p) {
-		size_t n = utf8_len(p);
+		size_t n = json_utf8_len(p);
 		if (n == 1 && *p >= 0x20 && *p != '"' && *p != '\\' && *p != 0x7f) {
 			size_t run = 1; /* copy plain ASCII runs in one go */
 			while (p[run] >= 0x20 && p[run] < 0x7f && p[run] != '"' && p[run] != '\\')
@@ -70,7 +69,7 @@ port_json_string(struct buf *b, const char *s)
 			r = buf_append(b, p, n);
 			p += n;
 		} else {
-			r = escape_byte(b, *p++);
+			r = json_escape_byte(b, *p++);
 		}
 	}
 	return r < 0 ? r : buf_append(b, "\"", 1);
