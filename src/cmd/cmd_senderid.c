@@ -3,6 +3,7 @@
 #include "cmd_spf.h"
 #include "core/cfg.h"
 #include "core/cleanup.h"
+#include "core/file.h"
 #include "mail/senderid.h"
 #include "mail/spf_header.h"
 
@@ -119,23 +120,15 @@ read_message(const char *path, char **out, size_t *len)
 {
 	_cleanup_close_ int fd = strcmp(path, "-") == 0 ? dup(0) : open(path, O_RDONLY | O_CLOEXEC);
 	_cleanup_free_ char *buf = malloc(SENDERID_HEADER_MAX);
-	size_t n = 0;
 	if (fd < 0)
 		return -errno;
 	if (!buf)
 		return -ENOMEM;
-	while (n < SENDERID_HEADER_MAX) {
-		ssize_t r = read(fd, buf + n, SENDERID_HEADER_MAX - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
+	ssize_t n = file_read_capped(fd, buf, SENDERID_HEADER_MAX);
+	if (n < 0)
+		return (int)n;
 	*out = TAKE_PTR(buf);
-	*len = n;
+	*len = (size_t)n;
 	return 0;
 }
 

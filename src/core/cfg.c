@@ -17,6 +17,7 @@
 #include "cfg.h"
 
 #include "cleanup.h"
+#include "file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1567,24 +1568,6 @@ cfg_load_defaults(const struct cfg_schema *schema, void *out, struct cfg_errors 
 	return cfg_load_checked("(defaults)", "", 0, 0, schema, out, errs);
 }
 
-static ssize_t
-cfg_read_capped(int fd, char *buf, size_t cap)
-{
-	size_t len = 0;
-
-	while (len < cap) {
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	return (ssize_t)len;
-}
-
 static int
 cfg_read_file(const char *path, char **text, size_t *len, uint64_t *size)
 {
@@ -1605,7 +1588,7 @@ cfg_read_file(const char *path, char **text, size_t *len, uint64_t *size)
 	buf = malloc(CFG_FILE_MAX + 1);
 	if (!buf)
 		return -ENOMEM;
-	n = cfg_read_capped(fd, buf, CFG_FILE_MAX + 1);
+	n = file_read_capped(fd, buf, CFG_FILE_MAX + 1);
 	if (n < 0)
 		return (int)n;
 	*len = (size_t)n;

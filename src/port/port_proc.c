@@ -2,6 +2,7 @@
 #include "port_proc.h"
 
 #include "core/cleanup.h"
+#include "core/file.h"
 #include "port_cgroup.h"
 
 #include <errno.h>
@@ -97,24 +98,16 @@ static ssize_t
 read_pid_file(int proc_fd, pid_t pid, const char *name, char *buf, size_t size)
 {
 	char path[64];
-	size_t len = 0;
 
 	snprintf(path, sizeof(path), "%d/%s", (int)pid, name);
 	_cleanup_close_ int fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	while (len < size - 1) {
-		ssize_t n = read(fd, buf + len, size - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
+	ssize_t len = file_read_capped(fd, buf, size - 1);
+	if (len < 0)
+		return len;
 	buf[len] = '\0';
-	return (ssize_t)len;
+	return len;
 }
 
 void

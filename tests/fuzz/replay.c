@@ -3,6 +3,7 @@
  * the given files) to LLVMFuzzerTestOneInput once, so the seed corpus is a regression test.
  */
 #include "core/cleanup.h"
+#include "core/file.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -24,18 +25,10 @@ replay_file(const char *path)
 	_cleanup_free_ uint8_t *data = malloc(REPLAY_MAX);
 	if (!data)
 		return -ENOMEM;
-	size_t len = 0;
-	for (;;) {
-		ssize_t n = read(fd, data + len, REPLAY_MAX - len);
-		if (n < 0)
-			return -errno;
-		if (n == 0 || len + (size_t)n == REPLAY_MAX) {
-			len += (size_t)n;
-			break;
-		}
-		len += (size_t)n;
-	}
-	LLVMFuzzerTestOneInput(data, len);
+	ssize_t len = file_read_capped(fd, data, REPLAY_MAX);
+	if (len < 0)
+		return (int)len;
+	LLVMFuzzerTestOneInput(data, (size_t)len);
 	return 0;
 }
 
