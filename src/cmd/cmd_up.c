@@ -12,6 +12,8 @@
 #include <time.h>
 
 struct up_state {
+	const char *verb;
+	const char *only; /* run this part alone (`rampart lb`), or NULL for all */
 	const char *path;
 	struct parts_cfg cfg;
 	struct metrics *metrics;
@@ -38,7 +40,7 @@ up_start_parts(struct up_state *st, struct ev_loop *loop)
 	_cleanup_buf_ struct buf names = BUF_INIT(1024);
 	for (size_t i = 0; parts_table[i].name && i < ARRAY_SIZE(st->running); i++) {
 		const struct parts_part *p = &parts_table[i];
-		if (!p->enabled(&st->cfg))
+		if ((st->only && strcmp(st->only, p->name)) || !p->enabled(&st->cfg))
 			continue;
 		int r = p->start(loop, &st->cfg, &st->part_state[i]);
 		if (r < 0) {
@@ -63,7 +65,7 @@ up_reload(struct up_state *st)
 	proc_notify_reloading();
 	log_info("reloading config=%s", st->path);
 	metrics_add(&st->reloads, 1);
-	if (parts_load_config("up", st->path, &next) < 0) {
+	if (parts_load_config(st->verb, st->path, &next) < 0) {
 		metrics_add(&st->reload_failures, 1);
 		log_error("reload failed, keeping the running configuration config=%s", st->path);
 		proc_notify_ready();
@@ -152,13 +154,13 @@ up_run(struct up_state *st)
 	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(sigs); i++)
 		r = ev_signal_add(loop, sigs[i], up_on_signal, st);
 	if (r < 0) {
-		cmd_error("up", "cannot set up the event loop: %s", strerror(-r));
+		cmd_error(st->verb, "cannot set up the event loop: %s", strerror(-r));
 		return CMD_EXIT_USAGE;
 	}
 	r = up_serve_metrics(st, loop);
 	metrics = st->metrics;
 	if (r < 0) {
-		cmd_error("up", "cannot serve metrics: %s", strerror(-r));
+		cmd_error(st->verb, "cannot serve metrics: %s", strerror(-r));
 		return CMD_EXIT_NEGATIVE;
 	}
 	if (up_start_parts(st, loop) < 0)
@@ -175,29 +177,40 @@ up_run(struct up_state *st)
 	return CMD_EXIT_OK;
 }
 
+/* `rampart up`, or with only set, one part alone (`rampart lb`). */
 int
-cmd_up(int argc, char **argv)
+cmd_up_run(const char *verb, const char *only, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {0},
 	};
-	struct up_state st = {.path = cmd_default_config()};
+	struct up_state st = {.verb = verb, .only = only, .path = cmd_default_config()};
 	int c;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:c:", opts, NULL)) != -1) {
 		if (c != 'c')
-			return cmd_bad_option("up", argc, argv, c);
+			return cmd_bad_option(verb, argc, argv, c);
 		st.path = optarg;
 	}
 	if (optind < argc)
-		return cmd_usage_error("up", "unexpected argument '%s'", argv[optind]);
-	if (parts_load_config("up", st.path, &st.cfg) < 0)
+		return cmd_usage_error(verb, "unexpected argument '%s'", argv[optind]);
+	if (parts_load_config(verb, st.path, &st.cfg) < 0)
 		return CMD_EXIT_USAGE;
 	parts_apply_global(&st.cfg);
-
-	int r = up_run(&st);
+	int r = CMD_EXIT_USAGE;
+	const struct parts_part *p = parts_find(only);
+	if (only && (!p || !p->enabled(&st.cfg)))
+		cmd_error(verb, "%s: no %s section to run (see rampart.yaml(5))", st.path, only);
+	else
+		r = up_run(&st);
 	cfg_free(&parts_root_schema, &st.cfg);
 	return r;
+}
+
+int
+cmd_up(int argc, char **argv)
+{
+	return cmd_up_run("up", NULL, argc, argv);
 }

@@ -144,7 +144,26 @@ const struct cmd_verb cmd_verbs[] = {
      "Exit 0 for pass, 1 for any other result (a message without a PRA is a permerror),\n"
      "3 for temperror, 2 for a usage error.\n"},
     {"milter", NULL, "Postfix milter: SPF, DKIM, DMARC, Authentication-Results", NULL},
-    {"lb", NULL, "TCP and HTTP load balancer with health checks", NULL},
+    {"lb", cmd_lb, "TCP and HTTP load balancer with health checks",
+     "usage: rampart lb [-c FILE]\n"
+     "       rampart lb ctl [-s SOCKET | -c FILE] COMMAND...\n"
+     "\n"
+     "Runs the lb section of FILE (default " RAMPART_CONFIG_PATH ") in the foreground:\n"
+     "listeners in http or tcp mode in front of server pools, health checks, the ctl\n"
+     "socket and the stats listener. SIGHUP re-reads the file without dropping a\n"
+     "connection (listeners are kept, requests in flight finish on the old config); a\n"
+     "file with errors is reported and the running configuration kept. SIGTERM stops.\n"
+     "\n"
+     "ctl talks to a running lb over its unix socket (lb.ctl-socket in FILE, or SOCKET):\n"
+     "  show servers [LISTENER]      servers with state and counters\n"
+     "  show json | show prometheus  the same as JSON or Prometheus text\n"
+     "  disable LISTENER/SERVER      maintenance: no new requests\n"
+     "  enable LISTENER/SERVER       back in the pool\n"
+     "  drain LISTENER/SERVER        no new clients; those in flight finish\n"
+     "  weight LISTENER/SERVER N     0 to 256\n"
+     "\n"
+     "Exit 0 on success, 1 when the lb refused the command, 2 for a usage or config\n"
+     "error, 3 when the socket cannot be reached.\n"},
     {"guard", NULL, "SSH brute-force blocking with nftables", NULL},
     {NULL, NULL, NULL, NULL},
 };

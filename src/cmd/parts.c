@@ -2,6 +2,7 @@
 
 #include "cmd.h"
 #include "core/log.h"
+#include "lb/lb.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -57,6 +58,8 @@ static const struct cfg_field parts_root_fields[] = {
      .type = CFG_SECTION,
      .offset = offsetof(struct parts_cfg, metrics),
      .schema = &parts_metrics_schema},
+    {.key = "lb", .type = CFG_SECTION, .offset = offsetof(struct parts_cfg, lb),
+     .schema = &lb_config_schema},
     {0},
 };
 
@@ -66,10 +69,44 @@ const struct cfg_schema parts_root_schema = {
     .fields = parts_root_fields,
 };
 
-/* mail, lb and guard plug in here as they land. */
+static bool
+parts_lb_enabled(const struct parts_cfg *cfg)
+{
+	return cfg->lb.enabled;
+}
+
+static int
+parts_lb_start(struct ev_loop *loop, const struct parts_cfg *cfg, void **state)
+{
+	return lb_start(loop, &cfg->lb, (struct lb **)state);
+}
+
+static int
+parts_lb_reload(void *state, const struct parts_cfg *cfg)
+{
+	return lb_reload(state, &cfg->lb);
+}
+
+static void
+parts_lb_stop(void *state)
+{
+	lb_stop(state);
+}
+
+/* mail and guard plug in here as they land. */
 const struct parts_part parts_table[] = {
+    {"lb", parts_lb_enabled, parts_lb_start, parts_lb_reload, parts_lb_stop},
     {0},
 };
+
+const struct parts_part *
+parts_find(const char *name)
+{
+	for (size_t i = 0; name && parts_table[i].name; i++)
+		if (!strcmp(parts_table[i].name, name))
+			return &parts_table[i];
+	return NULL;
+}
 
 int
 parts_load_config(const char *verb, const char *path, struct parts_cfg *out)

@@ -6,6 +6,7 @@
 
 #include "core/cfg.h"
 #include "core/ev.h"
+#include "lb/lb_config.h"
 
 #include <stdbool.h>
 
@@ -22,6 +23,7 @@ struct parts_metrics_cfg {
 struct parts_cfg {
 	struct parts_log_cfg log;
 	struct parts_metrics_cfg metrics;
+	struct lb_cfg lb;
 };
 
 struct parts_part {
@@ -38,6 +40,8 @@ extern const struct cfg_schema parts_root_schema;
 /* NULL-terminated by name. */
 extern const struct parts_part parts_table[];
 
+/* The part of that name, or NULL (also for a NULL name). */
+const struct parts_part *parts_find(const char *name);
 /* Loads and validates path; on failure prints every error and returns -errno/-EINVAL. */
 int parts_load_config(const char *verb, const char *path, struct parts_cfg *out);
 /* Applies the settings that belong to no part (log level). */

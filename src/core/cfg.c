@@ -1472,6 +1472,102 @@ cfg_free(const struct cfg_schema *schema, void *obj)
 	}
 }
 
+/* ---- copying ---- */
+
+static int cfg_copy_value(const struct cfg_field *f, enum cfg_type t, void *dst, const void *src);
+
+static int
+cfg_copy_items(const struct cfg_field *f, void **dst, const void *src, size_t n)
+{
+	size_t esize = cfg_type_size(f->elem, f->schema);
+	*dst = NULL;
+	if (!src || !n || !esize)
+		return 0;
+	*dst = calloc(n, esize);
+	if (!*dst)
+		return -ENOMEM;
+	memcpy(*dst, src, n * esize);
+	if (f->elem != CFG_STRING && f->elem != CFG_SECTION)
+		return 0;
+	int r = 0;
+	/* on failure the rest must hold no borrowed pointer, or freeing would double-free */
+	for (size_t i = 0; i < n; i++) {
+		void *d = (char *)*dst + i * esize;
+		if (r < 0)
+			memset(d, 0, esize);
+		else
+			r = cfg_copy_value(f, f->elem, d, (const char *)src + i * esize);
+	}
+	return r;
+}
+
+static int
+cfg_copy_map_keys(struct cfg_map *d, const struct cfg_map *m)
+{
+	d->keys = calloc(m->n ? m->n : 1, sizeof(*d->keys));
+	if (!d->keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n; i++)
+		if (!(d->keys[i] = strdup(m->keys[i])))
+			return -ENOMEM;
+	return 0;
+}
+
+static int
+cfg_copy_value(const struct cfg_field *f, enum cfg_type t, void *dst, const void *src)
+{
+	if (t == CFG_STRING) {
+		const char *s = *(char *const *)src;
+		*(char **)dst = s ? strdup(s) : NULL;
+		return !s || *(char **)dst ? 0 : -ENOMEM;
+	}
+	if (t == CFG_SECTION)
+		return cfg_copy(f->schema, dst, src);
+	if (t == CFG_LIST) {
+		const struct cfg_list *l = src;
+		struct cfg_list *d = dst;
+		d->n = l->n;
+		return cfg_copy_items(f, &d->items, l->items, l->n);
+	}
+	if (t == CFG_MAP) {
+		const struct cfg_map *m = src;
+		struct cfg_map *d = dst;
+		*d = (struct cfg_map){.n = m->n};
+		int r = cfg_copy_items(f, &d->values, m->values, m->n);
+		return r < 0 ? r : cfg_copy_map_keys(d, m);
+	}
+	return 0; /* scalars came with the memcpy of the whole struct or item array */
+}
+
+static size_t
+cfg_field_size(const struct cfg_field *f)
+{
+	if (f->type == CFG_LIST)
+		return sizeof(struct cfg_list);
+	if (f->type == CFG_MAP)
+		return sizeof(struct cfg_map);
+	return cfg_type_size(f->type, f->schema);
+}
+
+int
+cfg_copy(const struct cfg_schema *schema, void *dst, const void *src)
+{
+	int r = 0;
+	memcpy(dst, src, schema->size);
+	/* every owned member is replaced (or cleared) before a failure can free dst */
+	for (size_t i = 0; schema->fields && schema->fields[i].key; i++) {
+		const struct cfg_field *f = &schema->fields[i];
+		void *d = (char *)dst + f->offset;
+		if (r < 0)
+			memset(d, 0, cfg_field_size(f));
+		else
+			r = cfg_copy_value(f, f->type, d, (const char *)src + f->offset);
+	}
+	if (r < 0)
+		cfg_free(schema, dst);
+	return r;
+}
+
 void
 cfg_errors_free(struct cfg_errors *errs)
 {

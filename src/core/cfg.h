@@ -101,6 +101,8 @@ int cfg_load_string(const char *name, const char *text, size_t len, const struct
                     void *out, struct cfg_errors *errs);
 /* Fills out with the schema's defaults, as for an empty document. */
 int cfg_load_defaults(const struct cfg_schema *schema, void *out, struct cfg_errors *errs);
+/* Deep copy of a decoded struct (schema->size bytes); on -ENOMEM dst holds nothing to free. */
+int cfg_copy(const struct cfg_schema *schema, void *dst, const void *src);
 /* Frees what decoding allocated inside obj (not obj itself). NULL-safe. */
 void cfg_free(const struct cfg_schema *schema, void *obj);
 

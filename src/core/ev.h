@@ -23,6 +23,9 @@ enum {
 	EV_READ = 1u << 0,
 	EV_WRITE = 1u << 1,
 	EV_ERROR = 1u << 2,
+	/* requested with READ/WRITE: edge-triggered, reported once per change; the owner keeps
+	 * the readiness until read/write says EAGAIN (saves an epoll_ctl per state change) */
+	EV_EDGE = 1u << 3,
 };
 
 struct ev_io {

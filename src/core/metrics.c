@@ -13,8 +13,17 @@
 #define METRICS_COLLECTORS_MAX 32
 /* Scrapers are few; more connections than this are refused at once. */
 #define METRICS_CONNS_MAX 32
+#define METRICS_PAGES_MAX 8
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 struct metrics_collector {
+	metrics_collect_cb cb;
+	void *data;
+};
+
+struct metrics_page {
+	const char *path;
+	const char *content_type;
 	metrics_collect_cb cb;
 	void *data;
 };
@@ -34,6 +43,8 @@ struct metrics {
 	size_t n_values;
 	struct metrics_collector collectors[METRICS_COLLECTORS_MAX];
 	size_t n_collectors;
+	struct metrics_page pages[METRICS_PAGES_MAX];
+	size_t n_pages;
 	struct ev_loop *loop;
 	struct ev_io listener;
 	uint64_t timeout_ms;
@@ -118,33 +129,76 @@ metrics_render(struct metrics *m, struct buf *out)
 	return r < 0 ? r : 0;
 }
 
-/* The status line and body for a request head; only GET/HEAD /metrics is served. */
+int
+metrics_add_page(struct metrics *m, const char *path, const char *content_type,
+                 metrics_collect_cb cb, void *data)
+{
+	if (!strcmp(path, "/metrics"))
+		return -EEXIST;
+	for (size_t i = 0; i < m->n_pages; i++)
+		if (!strcmp(m->pages[i].path, path))
+			return -EEXIST;
+	if (m->n_pages >= METRICS_PAGES_MAX)
+		return -ENOSPC;
+	m->pages[m->n_pages++] = (struct metrics_page){path, content_type, cb, data};
+	return 0;
+}
+
+/* True when the request target is path itself, with or without a query string. */
+static bool
+metrics_target_is(const char *target, size_t len, const char *path)
+{
+	size_t n = strlen(path);
+	return len > n && !memcmp(target, path, n) && (target[n] == ' ' || target[n] == '?');
+}
+
+/* Renders the page the target names into body; NULL when there is none. */
+static const char *
+metrics_render_target(struct metrics *m, const char *target, size_t len, struct buf *body, int *r)
+{
+	if (metrics_target_is(target, len, "/metrics")) {
+		*r = metrics_render(m, body);
+		return METRICS_CONTENT_TYPE;
+	}
+	for (size_t i = 0; i < m->n_pages; i++) {
+		const struct metrics_page *p = &m->pages[i];
+		if (metrics_target_is(target, len, p->path)) {
+			*r = p->cb(body, p->data);
+			return p->content_type;
+		}
+	}
+	return NULL;
+}
+
+/* The status line and body for a request head; GET/HEAD of /metrics or an added page. */
 static int
 metrics_respond(struct metrics *m, const char *head, size_t len, struct buf *out)
 {
 	_cleanup_buf_ struct buf body = BUF_INIT(METRICS_BODY_MAX);
 	const char *status = "200 OK";
+	const char *type = METRICS_CONTENT_TYPE;
 	const char *line_end = memchr(head, '\n', len);
 	size_t line_len = line_end ? (size_t)(line_end - head) : len;
 	bool head_only = line_len > 5 && memcmp(head, "HEAD ", 5) == 0;
 	bool get = line_len > 4 && memcmp(head, "GET ", 4) == 0;
-	const char *target = head + (head_only ? 5 : 4);
+	size_t skip = head_only ? 5 : 4;
+	int r = 0;
 
 	if (!get && !head_only)
 		status = "405 Method Not Allowed";
-	else if (strncmp(target, "/metrics ", 9) != 0 && strncmp(target, "/metrics?", 9) != 0)
+	else if (!(type = metrics_render_target(m, head + skip, line_len - skip, &body, &r)))
 		status = "404 Not Found";
-	else if (metrics_render(m, &body) < 0)
+	else if (r < 0)
 		status = "500 Internal Server Error";
 	if (status[0] != '2') {
+		type = METRICS_CONTENT_TYPE;
 		buf_reset(&body);
 		buf_printf(&body, "%s\n", status);
 	}
-	return buf_printf(
-	    out,
-	    "HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-	    status, body.len, head_only ? "" : buf_cstr(&body));
+	return buf_printf(out,
+	                  "HTTP/1.1 %s\r\nContent-Type: %s\r\n"
+	                  "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+	                  status, type, body.len, head_only ? "" : buf_cstr(&body));
 }
 
 static void

@@ -42,6 +42,13 @@ int metrics_register(struct metrics *m, struct metrics_value *v);
 int metrics_add_collector(struct metrics *m, metrics_collect_cb cb, void *data);
 /* The exposition text, as served. */
 int metrics_render(struct metrics *m, struct buf *out);
+/*
+ * Serves another page at path ("/stats": also "/stats?query") with cb's output as the body,
+ * so a part can expose a JSON view without a second HTTP server. path and content_type are
+ * not copied and must outlive m. -EEXIST for "/metrics" or a path already added.
+ */
+int metrics_add_page(struct metrics *m, const char *path, const char *content_type,
+                     metrics_collect_cb cb, void *data);
 
 /*
  * Listens on addr (port 0 picks one; read it back with metrics_local) and serves on loop.

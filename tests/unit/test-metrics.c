@@ -57,6 +57,24 @@ test_render_cap(void **state)
 	metrics_free(m);
 }
 
+static int
+collect_page(struct buf *out, void *data)
+{
+	return buf_printf(out, "{\"page\":\"%s\"}\n", (const char *)data);
+}
+
+static void
+test_add_page(void **state)
+{
+	struct metrics *m;
+	assert_int_equal(metrics_new(&m), 0);
+	assert_int_equal(metrics_add_page(m, "/stats", "application/json", collect_page, "a"), 0);
+	assert_int_equal(metrics_add_page(m, "/stats", "application/json", collect_page, "b"),
+	                 -EEXIST);
+	assert_int_equal(metrics_add_page(m, "/metrics", "text/plain", collect_page, "c"), -EEXIST);
+	metrics_free(m);
+}
+
 struct client {
 	struct net_addr addr;
 	const char *request;
@@ -113,6 +131,7 @@ exchange(const char *request, size_t request_len, uint64_t timeout_ms, struct cl
 	assert_int_equal(ev_loop_new(&loop), 0);
 	assert_int_equal(metrics_new(&m), 0);
 	assert_int_equal(metrics_register(m, &c), 0);
+	assert_int_equal(metrics_add_page(m, "/stats", "application/json", collect_page, "s"), 0);
 	assert_int_equal(net_addr_parse("127.0.0.1:0", NET_PORT_REQUIRED | NET_PORT_ZERO_OK, &bind),
 	                 0);
 	assert_int_equal(metrics_listen(m, loop, &bind, timeout_ms), 0);
@@ -166,6 +185,33 @@ test_serve_head_404_405(void **state)
 }
 
 static void
+test_serve_page(void **state)
+{
+	struct client cl;
+	const char req[] = "GET /stats HTTP/1.1\r\nHost: x\r\n\r\n";
+	exchange(req, strlen(req), 5000, &cl);
+	assert_non_null(strstr(cl.reply, "HTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(cl.reply, "Content-Type: application/json\r\n"));
+	assert_non_null(strstr(cl.reply, "Content-Length: 13\r\n"));
+	assert_non_null(strstr(cl.reply, "\r\n\r\n{\"page\":\"s\"}\n"));
+	assert_null(strstr(cl.reply, "x_total"));
+
+	const char query[] = "GET /stats?pretty HTTP/1.1\r\n\r\n";
+	exchange(query, strlen(query), 5000, &cl);
+	assert_non_null(strstr(cl.reply, "{\"page\":\"s\"}"));
+
+	/* the metrics page is unchanged by the added one */
+	const char metrics[] = "GET /metrics HTTP/1.1\r\n\r\n";
+	exchange(metrics, strlen(metrics), 5000, &cl);
+	assert_non_null(strstr(cl.reply, "Content-Type: text/plain; version=0.0.4"));
+	assert_null(strstr(cl.reply, "page"));
+
+	const char prefix[] = "GET /statsx HTTP/1.1\r\n\r\n";
+	exchange(prefix, strlen(prefix), 5000, &cl);
+	assert_true(strncmp(cl.reply, "HTTP/1.1 404 ", 13) == 0);
+}
+
+static void
 test_serve_oversized_request(void **state)
 {
 	struct client cl;
@@ -194,7 +240,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_render),
 	    cmocka_unit_test(test_render_cap),
+	    cmocka_unit_test(test_add_page),
 	    cmocka_unit_test(test_serve_get),
+	    cmocka_unit_test(test_serve_page),
 	    cmocka_unit_test(test_serve_head_404_405),
 	    cmocka_unit_test(test_serve_oversized_request),
 	    cmocka_unit_test(test_idle_client_disconnected),

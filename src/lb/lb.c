@@ -1,0 +1,374 @@
+#include "lb.h"
+
+#include "core/cleanup.h"
+#include "core/log.h"
+#include "lb_check.h"
+#include "lb_ctl.h"
+#include "lb_stats.h"
+#include "lb_worker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* A listening address, one SO_REUSEPORT socket per worker, kept across reloads. */
+struct lb_bound {
+	struct net_addr addr;
+	int *fds;
+	bool used; /* by the generation being built */
+};
+
+struct lb {
+	struct ev_loop *loop;
+	unsigned nthreads;
+	struct lb_worker *workers;
+	_Atomic int64_t conns;
+	struct lb_gen *gen;
+	uint64_t next_id;
+	struct lb_check **checks;
+	size_t nchecks;
+	struct lb_ctl *ctl;
+	char *ctl_path;
+	struct lb_stats_server *stats;
+	struct net_addr stats_addr;
+	struct lb_bound *bound;
+	size_t nbound;
+};
+
+static int
+lb_bind_one(const struct net_addr *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int one = 1;
+	int r = net_addr_to_sockaddr(a, &ss, &sl);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		return -errno;
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 4096) < 0)
+		return -errno;
+	return TAKE_FD(fd);
+}
+
+static void
+lb_bound_close(struct lb *lb, struct lb_bound *b)
+{
+	for (unsigned t = 0; b->fds && t < lb->nthreads; t++)
+		if (b->fds[t] >= 0)
+			close(b->fds[t]);
+	free(b->fds);
+	b->fds = NULL;
+}
+
+/* The sockets for addr: kept ones, or new ones bound on every worker. */
+static int
+lb_bound_get(struct lb *lb, const struct net_addr *addr, struct lb_bound **out)
+{
+	for (size_t i = 0; i < lb->nbound; i++)
+		if (!lb->bound[i].used && net_addr_equal(&lb->bound[i].addr, addr)) {
+			lb->bound[i].used = true;
+			*out = &lb->bound[i];
+			return 0;
+		}
+	struct lb_bound *nb = realloc(lb->bound, (lb->nbound + 1) * sizeof(*nb));
+	if (!nb)
+		return -ENOMEM;
+	lb->bound = nb;
+	struct lb_bound *b = &nb[lb->nbound];
+	*b = (struct lb_bound){.addr = *addr, .used = true};
+	b->fds = malloc(lb->nthreads * sizeof(int));
+	if (!b->fds)
+		return -ENOMEM;
+	lb->nbound++;
+	for (unsigned t = 0; t < lb->nthreads; t++)
+		b->fds[t] = -1;
+	for (unsigned t = 0; t < lb->nthreads; t++)
+		if ((b->fds[t] = lb_bind_one(addr)) < 0)
+			return b->fds[t];
+	*out = b;
+	return 0;
+}
+
+/* A server kept by a reload keeps its health and admin state (a dead one stays out). */
+static void
+lb_carry_state(struct lb_pool *np, const struct lb_gen *old)
+{
+	for (size_t p = 0; old && p < old->n; p++) {
+		struct lb_pool *op = old->pools[p];
+		if (strcmp(op->listener, np->listener))
+			continue;
+		for (size_t i = 0; i < np->n; i++) {
+			struct lb_server *ns = &np->servers[i];
+			struct lb_server *os = lb_pool_find(op, ns->name);
+			if (!os || !net_addr_equal(&os->addr, &ns->addr))
+				continue;
+			atomic_store(&ns->health, atomic_load(&os->health));
+			atomic_store(&ns->ejected_at_ns, atomic_load(&os->ejected_at_ns));
+			atomic_store(&ns->up_since_ns, atomic_load(&os->up_since_ns));
+			if (atomic_load(&os->admin) != LB_ADMIN_READY)
+				atomic_store(&ns->admin, atomic_load(&os->admin));
+			ns->check_ok = os->check_ok;
+			ns->check_fail = os->check_fail;
+			memcpy(ns->check_last, os->check_last, sizeof(ns->check_last));
+		}
+	}
+}
+
+static int
+lb_gen_build(struct lb *lb, const struct lb_cfg *cfg, struct lb_gen **out)
+{
+	struct lb_gen *g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	atomic_init(&g->refs, 1);
+	g->id = ++lb->next_id;
+	int r = cfg_copy(&lb_config_schema, &g->cfg, cfg);
+	if (r < 0) {
+		free(g);
+		return r;
+	}
+	g->n = g->cfg.listeners.n;
+	g->pools = calloc(g->n + 1, sizeof(*g->pools));
+	if (!g->pools)
+		r = -ENOMEM;
+	const struct lb_listener_cfg *lc = g->cfg.listeners.items;
+	for (size_t i = 0; r >= 0 && i < g->n; i++)
+		if ((r = lb_pool_new(&lc[i], &g->pools[i])) >= 0)
+			lb_carry_state(g->pools[i], lb->gen);
+	if (r < 0) {
+		lb_gen_unref(g);
+		return r;
+	}
+	*out = g;
+	return 0;
+}
+
+/* Binds what gen needs; fds[l * nthreads + t]. On failure nothing changed. */
+static int
+lb_bind_gen(struct lb *lb, const struct lb_gen *g, int *fds, char *err, size_t errlen)
+{
+	size_t before = lb->nbound;
+	const struct lb_listener_cfg *lc = g->cfg.listeners.items;
+	for (size_t i = 0; i < lb->nbound; i++)
+		lb->bound[i].used = false;
+	for (size_t l = 0; l < g->n; l++) {
+		struct lb_bound *b = NULL;
+		int r = lb_bound_get(lb, &lc[l].bind, &b);
+		if (r < 0) {
+			char a[NET_ADDR_STRLEN] = "?";
+			net_addr_format(&lc[l].bind, true, a, sizeof(a));
+			snprintf(err, errlen, "cannot listen on %s (listener %s): %s", a, lc[l].name,
+			         strerror(-r));
+			while (lb->nbound > before)
+				lb_bound_close(lb, &lb->bound[--lb->nbound]);
+			return r;
+		}
+		for (unsigned t = 0; t < lb->nthreads; t++)
+			fds[l * lb->nthreads + t] = b->fds[t];
+	}
+	return 0;
+}
+
+static void
+lb_view(void *data, struct lb_view *out)
+{
+	struct lb *lb = data;
+	*out = (struct lb_view){.pools = lb->gen ? lb->gen->pools : NULL,
+	                        .n = lb->gen ? lb->gen->n : 0};
+}
+
+static void
+lb_checks_stop(struct lb *lb)
+{
+	for (size_t i = 0; i < lb->nchecks; i++)
+		lb_check_free(lb->checks[i]);
+	free(lb->checks);
+	lb->checks = NULL;
+	lb->nchecks = 0;
+}
+
+static int
+lb_checks_start(struct lb *lb, struct lb_gen *g)
+{
+	const struct lb_listener_cfg *lc = g->cfg.listeners.items;
+	lb->checks = calloc(g->n + 1, sizeof(*lb->checks));
+	if (!lb->checks)
+		return -ENOMEM;
+	lb->nchecks = g->n;
+	for (size_t i = 0; i < g->n; i++) {
+		int r = lb_check_start(lb->loop, g->pools[i], &lc[i].check, &lb->checks[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ctl socket and stats listener follow the config; a failure is logged, not fatal on reload */
+static int
+lb_services(struct lb *lb, const struct lb_cfg *cfg)
+{
+	const char *path = cfg->ctl_socket ? cfg->ctl_socket : "";
+	int r = 0;
+	if (!lb->ctl_path || strcmp(lb->ctl_path, path)) {
+		lb_ctl_free(lb->ctl);
+		lb->ctl = NULL;
+		free(lb->ctl_path);
+		lb->ctl_path = strdup(path);
+		if (*path && (r = lb_ctl_listen(lb->loop, path, lb_view, lb, &lb->ctl)) < 0)
+			log_error("cannot open the ctl socket path=%s error=\"%s\"", path, strerror(-r));
+	}
+	if (!net_addr_equal(&lb->stats_addr, &cfg->stats.listen) || (!lb->stats && cfg->stats.listen.family)) {
+		lb_stats_server_free(lb->stats);
+		lb->stats = NULL;
+		lb->stats_addr = cfg->stats.listen;
+		int s = cfg->stats.listen.family
+		            ? lb_stats_listen(lb->loop, &cfg->stats.listen, lb_view, lb, &lb->stats)
+		            : 0;
+		struct net_addr local;
+		char a[NET_ADDR_STRLEN] = "?";
+		if (s < 0)
+			log_error("cannot serve stats error=\"%s\"", strerror(-s));
+		else if (lb->stats && lb_stats_local(lb->stats, &local) >= 0 &&
+		         net_addr_format(&local, true, a, sizeof(a)) >= 0)
+			log_info("lb stats listening addr=%s", a);
+		r = r < 0 ? r : s;
+	}
+	return r;
+}
+
+/* Hands g to every worker with its sockets; sockets no longer used are closed by them. */
+static void
+lb_switch(struct lb *lb, struct lb_gen *g, int *fds)
+{
+	_cleanup_free_ int *wfds = calloc(g->n + 1, sizeof(int));
+	_cleanup_free_ int *closing = calloc(lb->nbound + 1, sizeof(int));
+	for (unsigned t = 0; t < lb->nthreads; t++) {
+		size_t nclose = 0;
+		for (size_t l = 0; wfds && l < g->n; l++)
+			wfds[l] = fds[l * lb->nthreads + t];
+		for (size_t i = 0; closing && i < lb->nbound; i++)
+			if (!lb->bound[i].used)
+				closing[nclose++] = lb->bound[i].fds[t];
+		lb_gen_ref(g);
+		struct lb_msg m = {.type = LB_MSG_SWITCH, .gen = g, .fds = wfds, .close_fds = closing,
+		                   .nclose = nclose};
+		lb_worker_send(&lb->workers[t], &m);
+		lb_gen_unref(g); /* the worker took its own reference */
+	}
+	/* the workers closed them */
+	size_t j = 0;
+	for (size_t i = 0; i < lb->nbound; i++) {
+		if (lb->bound[i].used)
+			lb->bound[j++] = lb->bound[i];
+		else
+			free(lb->bound[i].fds);
+	}
+	lb->nbound = j;
+}
+
+static int
+lb_apply(struct lb *lb, const struct lb_cfg *cfg, char *err, size_t errlen)
+{
+	struct lb_gen *g;
+	int r = lb_gen_build(lb, cfg, &g);
+	if (r < 0) {
+		snprintf(err, errlen, "%s", strerror(-r));
+		return r;
+	}
+	_cleanup_free_ int *fds = calloc(g->n * lb->nthreads + 1, sizeof(int));
+	if (!fds || (r = lb_bind_gen(lb, g, fds, err, errlen)) < 0) {
+		lb_gen_unref(g);
+		return fds ? r : -ENOMEM;
+	}
+	lb_switch(lb, g, fds);
+	lb_checks_stop(lb);
+	struct lb_gen *old = lb->gen;
+	lb->gen = g;
+	lb_gen_unref(old);
+	r = lb_checks_start(lb, g);
+	if (r < 0)
+		snprintf(err, errlen, "cannot start health checks: %s", strerror(-r));
+	return r;
+}
+
+static unsigned
+lb_threads(const struct lb_cfg *cfg)
+{
+	long n = cfg->threads ? cfg->threads : sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : (unsigned)n;
+}
+
+int
+lb_start(struct ev_loop *loop, const struct lb_cfg *cfg, struct lb **out)
+{
+	struct lb *lb = calloc(1, sizeof(*lb));
+	if (!lb)
+		return -ENOMEM;
+	lb->loop = loop;
+	lb->nthreads = lb_threads(cfg);
+	lb->workers = calloc(lb->nthreads, sizeof(*lb->workers));
+	int r = lb->workers ? 0 : -ENOMEM;
+	for (unsigned t = 0; r >= 0 && t < lb->nthreads; t++)
+		lb->workers[t].efd = -1; /* destroy must not close fd 0 of one never set up */
+	for (unsigned t = 0; r >= 0 && t < lb->nthreads; t++)
+		if ((r = lb_worker_init(&lb->workers[t], t, &lb->conns, cfg->maxconn)) >= 0)
+			r = lb_worker_start(&lb->workers[t]);
+	char err[256] = "";
+	if (r >= 0 && (r = lb_apply(lb, cfg, err, sizeof(err))) < 0)
+		log_error("lb cannot start error=\"%s\"", err);
+	if (r >= 0)
+		r = lb_services(lb, cfg);
+	if (r < 0) {
+		lb_stop(lb);
+		return r;
+	}
+	log_info("lb started listeners=%zu threads=%u", lb->gen->n, lb->nthreads);
+	*out = lb;
+	return 0;
+}
+
+int
+lb_reload(struct lb *lb, const struct lb_cfg *cfg)
+{
+	char err[256] = "";
+	if (lb_threads(cfg) != lb->nthreads)
+		log_warn("lb threads changed; it takes effect at the next start");
+	int r = lb_apply(lb, cfg, err, sizeof(err));
+	if (r < 0) {
+		log_error("lb reload failed, keeping the running configuration error=\"%s\"", err);
+		return r;
+	}
+	lb_services(lb, cfg);
+	log_info("lb reloaded generation=%llu listeners=%zu", (unsigned long long)lb->gen->id,
+	         lb->gen->n);
+	return 0;
+}
+
+void
+lb_stop(struct lb *lb)
+{
+	if (!lb)
+		return;
+	lb_checks_stop(lb);
+	lb_ctl_free(lb->ctl);
+	lb_stats_server_free(lb->stats);
+	for (unsigned t = 0; lb->workers && t < lb->nthreads; t++)
+		lb_worker_destroy(&lb->workers[t]);
+	for (size_t i = 0; i < lb->nbound; i++)
+		lb_bound_close(lb, &lb->bound[i]);
+	free(lb->bound);
+	free(lb->workers);
+	lb_gen_unref(lb->gen);
+	free(lb->ctl_path);
+	free(lb);
+}

@@ -1,0 +1,591 @@
+#include "lb_session.h"
+
+#include "core/log.h"
+#include "lb_worker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct ev_loop *
+lb_session_loop(const struct lb_session *s)
+{
+	return s->wg->w->loop;
+}
+
+ssize_t
+lb_side_read(struct lb_side *sd, char *p, size_t n)
+{
+	ssize_t r = read(sd->fd, p, n);
+	if (r > 0) {
+		/* a short read drained the socket; the next arrival raises a new edge */
+		if ((size_t)r < n)
+			sd->rd = false;
+		return r;
+	}
+	if (r == 0) {
+		sd->eof = true;
+		sd->rd = false;
+		return 0;
+	}
+	if (errno == EAGAIN || errno == EINTR) {
+		sd->rd = false;
+		return -EAGAIN;
+	}
+	sd->err = true;
+	sd->rd = false;
+	return -errno;
+}
+
+static ssize_t
+lb_side_wrote(struct lb_side *sd, ssize_t r, size_t n)
+{
+	if (r >= 0) {
+		if ((size_t)r < n)
+			sd->wr = false;
+		return r;
+	}
+	if (errno == EAGAIN || errno == EINTR) {
+		sd->wr = false;
+		return -EAGAIN;
+	}
+	sd->err = true;
+	sd->wr = false;
+	return -errno;
+}
+
+ssize_t
+lb_side_write(struct lb_side *sd, const char *p, size_t n)
+{
+	return lb_side_wrote(sd, send(sd->fd, p, n, MSG_NOSIGNAL), n);
+}
+
+ssize_t
+lb_side_writev(struct lb_side *sd, const struct iovec *iov, int n)
+{
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+	return lb_side_wrote(sd, sendmsg(sd->fd, &mh, MSG_NOSIGNAL), total);
+}
+
+void
+lb_side_close(struct ev_loop *loop, struct lb_side *sd)
+{
+	if (sd->fd < 0)
+		return;
+	ev_io_stop(loop, &sd->io);
+	close(sd->fd);
+	sd->fd = -1;
+}
+
+static void
+lb_side_events(struct lb_side *sd, uint32_t events)
+{
+	if (events & (EV_READ | EV_ERROR))
+		sd->rd = true;
+	if (events & (EV_WRITE | EV_ERROR))
+		sd->wr = true;
+}
+
+/* ---- session life ---- */
+
+static void
+lb_session_free(struct lb_session *s)
+{
+	struct lb_worker *w = s->wg->w;
+	lb_session_release_server(s, false);
+	lb_side_close(w->loop, &s->c);
+	ev_timer_stop(w->loop, &s->timer);
+	for (int i = 0; i < 2; i++)
+		if (s->pipe_r[i] >= 0) {
+			if (s->pipe_fill[i])
+				close(s->pipe_r[i]), close(s->pipe_w[i]);
+			else
+				lb_worker_pipe_put(w, s->pipe_r[i], s->pipe_w[i]);
+		}
+	if (s->b)
+		lb_worker_bufs_put(w, s->b);
+	for (struct lb_session **pp = &w->again; s->again && *pp; pp = &(*pp)->again_next)
+		if (*pp == s) {
+			*pp = s->again_next;
+			break;
+		}
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		w->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	w->nsessions--;
+	atomic_fetch_sub_explicit(w->global_conns, 1, memory_order_relaxed);
+	lb_wgen_unref(s->wg);
+	free(s);
+	lb_worker_resume(w);
+}
+
+void
+lb_session_dispatch(struct lb_session *s)
+{
+	if (s->closed)
+		return;
+	s->running = true;
+	s->run(s);
+	s->running = false;
+	if (s->closed)
+		lb_session_free(s);
+}
+
+void
+lb_session_close(struct lb_session *s)
+{
+	if (s->closed)
+		return;
+	s->closed = true;
+	if (!s->running && !s->queued)
+		lb_session_free(s);
+}
+
+static void
+lb_session_client_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	struct lb_session *s = io->data;
+	lb_side_events(&s->c, events);
+	lb_session_dispatch(s);
+}
+
+static void
+lb_session_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+	struct lb_session *s = t->data;
+	uint64_t now = ev_now_ns(loop);
+	if (now < s->deadline) {
+		ev_timer_start(loop, t, s->deadline - now);
+		return;
+	}
+	s->running = true;
+	s->on_timeout(s);
+	s->running = false;
+	if (s->closed)
+		lb_session_free(s);
+}
+
+void
+lb_session_deadline(struct lb_session *s, uint64_t ms)
+{
+	struct ev_loop *loop = lb_session_loop(s);
+	uint64_t now = ev_now_ns(loop);
+	s->deadline = now + ms * 1000000ull;
+	if (!s->timer.active || s->timer.when_ns > s->deadline)
+		ev_timer_start(loop, &s->timer, s->deadline - now);
+}
+
+void
+lb_session_deadline_keep(struct lb_session *s, uint64_t ms)
+{
+	lb_session_deadline(s, ms);
+}
+
+struct lb_session *
+lb_session_new(struct lb_wgen *wg, unsigned li, int fd, const struct net_addr *peer)
+{
+	struct lb_session *s = calloc(1, sizeof(*s));
+	if (!s) {
+		close(fd);
+		return NULL;
+	}
+	struct lb_worker *w = wg->w;
+	s->wg = wg;
+	wg->refs++;
+	s->li = li;
+	s->lc = &((const struct lb_listener_cfg *)wg->gen->cfg.listeners.items)[li];
+	s->pool = wg->gen->pools[li];
+	s->peer = *peer;
+	s->pipe_r[0] = s->pipe_r[1] = -1;
+	ev_timer_init(&s->timer, lb_session_timer, s);
+	s->c = (struct lb_side){.fd = fd};
+	ev_io_init(&s->c.io, fd, EV_READ | EV_WRITE | EV_EDGE, lb_session_client_io, s);
+	s->next = w->sessions;
+	if (w->sessions)
+		w->sessions->prev = s;
+	w->sessions = s;
+	w->nsessions++;
+	atomic_fetch_add_explicit(w->global_conns, 1, memory_order_relaxed);
+	if (ev_io_start(w->loop, &s->c.io) < 0) {
+		lb_session_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+int
+lb_session_bufs(struct lb_session *s)
+{
+	if (s->b)
+		return 0;
+	size_t csize = s->lc->max_header + 1 > LB_BUF_SIZE ? s->lc->max_header + 1 : LB_BUF_SIZE;
+	s->b = lb_worker_bufs_get(s->wg->w, csize);
+	return s->b ? 0 : -ENOMEM;
+}
+
+void
+lb_session_bufs_release(struct lb_session *s)
+{
+	struct lb_bufs *b = s->b;
+	if (!b || b->c_end != b->c_start || b->s_end != b->s_start || b->h_sent != b->h_len)
+		return;
+	lb_worker_bufs_put(s->wg->w, b);
+	s->b = NULL;
+}
+
+static void lb_session_log_ejected(struct lb_session *s, struct lb_server *srv);
+
+/* ---- server connections ---- */
+
+static void
+lb_sconn_free(struct lb_sconn *sc)
+{
+	lb_side_close(sc->wg->w->loop, &sc->sd);
+	free(sc);
+}
+
+static void
+lb_idle_remove(struct lb_sconn *sc)
+{
+	struct lb_wgen *wg = sc->wg;
+	struct lb_sconn **pp = &wg->idle[wg->idle_off[sc->li] + sc->srv->index];
+	for (; *pp; pp = &(*pp)->next)
+		if (*pp == sc) {
+			*pp = sc->next;
+			wg->idle_n[wg->idle_off[sc->li] + sc->srv->index]--;
+			return;
+		}
+}
+
+static void
+lb_sconn_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	struct lb_sconn *sc = io->data;
+	if (!sc->owner) {
+		/* idle: the server closed it, or sent what nobody asked for */
+		if (events & (EV_READ | EV_ERROR)) {
+			lb_idle_remove(sc);
+			lb_sconn_free(sc);
+		}
+		return;
+	}
+	lb_side_events(&sc->sd, events);
+	lb_session_dispatch(sc->owner);
+}
+
+static int
+lb_sconn_open(struct lb_session *s, struct lb_server *srv, struct lb_sconn **out)
+{
+	int fd = socket(srv->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (s->lc->transparent) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		struct net_addr src = s->peer;
+		src.port = 0;
+		if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) < 0 ||
+		    net_addr_to_sockaddr(&src, &ss, &sl) < 0 || bind(fd, (struct sockaddr *)&ss, sl) < 0) {
+			int e = -errno;
+			close(fd);
+			return e ? e : -EINVAL;
+		}
+	}
+	bool pending = connect(fd, (struct sockaddr *)&srv->sa, srv->salen) < 0;
+	if (pending && errno != EINPROGRESS) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	struct lb_sconn *sc = calloc(1, sizeof(*sc));
+	if (!sc) {
+		close(fd);
+		return -ENOMEM;
+	}
+	*sc = (struct lb_sconn){.sd = {.fd = fd}, .srv = srv, .wg = s->wg, .li = s->li,
+	                       .connecting = pending,
+	                       .noreuse = srv->send_proxy != LB_PROXY_NONE || s->lc->transparent};
+	ev_io_init(&sc->sd.io, fd, EV_READ | EV_WRITE | EV_EDGE, lb_sconn_io, sc);
+	int r = ev_io_start(s->wg->w->loop, &sc->sd.io);
+	if (r < 0) {
+		lb_sconn_free(sc);
+		return r;
+	}
+	*out = sc;
+	return 0;
+}
+
+static struct lb_sconn *
+lb_idle_take(struct lb_session *s, struct lb_server *srv)
+{
+	struct lb_wgen *wg = s->wg;
+	size_t i = wg->idle_off[s->li] + srv->index;
+	struct lb_sconn *sc = wg->idle[i];
+	if (!sc)
+		return NULL;
+	wg->idle[i] = sc->next;
+	wg->idle_n[i]--;
+	sc->next = NULL;
+	sc->sd.rd = sc->sd.eof = sc->sd.err = false;
+	sc->sd.wr = true;
+	return sc;
+}
+
+static void
+lb_session_queue(struct lb_session *s)
+{
+	struct lb_wgen *wg = s->wg;
+	s->queued = true;
+	s->qnext = NULL;
+	if (wg->qtail[s->li])
+		wg->qtail[s->li]->qnext = s;
+	else
+		wg->qhead[s->li] = s;
+	wg->qtail[s->li] = s;
+	wg->qlen[s->li]++;
+	s->state = LB_S_QUEUED;
+	lb_session_deadline(s, s->lc->timeout.queue_ms);
+}
+
+/* Gives back the failed try's server and connection; 1 to try again, or -EHOSTUNREACH. */
+static int
+lb_session_fail_try(struct lb_session *s)
+{
+	struct lb_server *srv = s->srv;
+	uint64_t now = ev_now_ns(lb_session_loop(s));
+	if (!srv)
+		return -EHOSTUNREACH;
+	if (lb_pool_passive(s->pool, srv, false, now))
+		lb_session_log_ejected(s, srv);
+	s->excl[srv->index / 64] |= 1ull << (srv->index % 64);
+	s->last = srv;
+	lb_session_release_server(s, false);
+	return ++s->tries <= (unsigned)s->lc->retries ? 1 : -EHOSTUNREACH;
+}
+
+/* One server for this try: 1 chosen, 0 queue it, -EHOSTUNREACH none. */
+static int
+lb_session_choose(struct lb_session *s, const struct balance_key *key)
+{
+	bool full = false;
+	uint64_t now = ev_now_ns(lb_session_loop(s));
+	struct lb_server *srv;
+	if (s->last && !s->lc->redispatch)
+		srv = lb_server_usable(s->pool, s->last, now) ? s->last : NULL;
+	else
+		srv = balance_pick(s->wg->bal[s->li], key, now, s->excl, &full);
+	if (!srv)
+		return full ? 0 : -EHOSTUNREACH;
+	s->srv = srv;
+	atomic_fetch_add_explicit(&srv->active, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&srv->total, 1, memory_order_relaxed);
+	return 1;
+}
+
+int
+lb_session_assign(struct lb_session *s, const struct balance_key *key)
+{
+	for (;;) {
+		int r = lb_session_choose(s, key);
+		if (r == 0) {
+			if (s->wg->qlen[s->li] >= (size_t)s->lc->queue_max)
+				return -EHOSTUNREACH;
+			lb_session_queue(s);
+			return -EAGAIN;
+		}
+		if (r < 0)
+			return r;
+		struct lb_sconn *sc = s->lc->mode == LB_MODE_HTTP ? lb_idle_take(s, s->srv) : NULL;
+		if (sc) {
+			sc->reused = true;
+		} else if (lb_sconn_open(s, s->srv, &sc) < 0) {
+			if ((r = lb_session_fail_try(s)) < 0)
+				return r;
+			continue;
+		}
+		sc->owner = s;
+		s->s = sc;
+		s->state = LB_S_CONNECT;
+		lb_session_deadline(s, s->lc->timeout.connect_ms);
+		return 0;
+	}
+}
+
+int
+lb_session_server_failed(struct lb_session *s, const struct balance_key *key)
+{
+	int r = lb_session_fail_try(s);
+	return r < 0 ? r : lb_session_assign(s, key);
+}
+
+int
+lb_session_connected(struct lb_session *s)
+{
+	struct lb_sconn *sc = s->s;
+	if (!sc->connecting)
+		return 1;
+	if (!sc->sd.wr)
+		return 0;
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(sc->sd.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err == EINPROGRESS || err == EALREADY)
+		return 0;
+	if (err)
+		return -err;
+	sc->connecting = false;
+	return 1;
+}
+
+static void
+lb_idle_put(struct lb_session *s, struct lb_sconn *sc)
+{
+	struct lb_wgen *wg = s->wg;
+	size_t i = wg->idle_off[s->li] + sc->srv->index;
+	if (sc->noreuse || sc->sd.eof || sc->sd.err || wg->idle_n[i] >= LB_IDLE_MAX ||
+	    wg->w->cur != wg) {
+		lb_sconn_free(sc);
+		return;
+	}
+	sc->owner = NULL;
+	sc->idle_since = ev_now_ns(wg->w->loop);
+	sc->next = wg->idle[i];
+	wg->idle[i] = sc;
+	wg->idle_n[i]++;
+}
+
+void
+lb_session_release_server(struct lb_session *s, bool reuse)
+{
+	struct lb_sconn *sc = s->s;
+	struct lb_server *srv = s->srv;
+	s->s = NULL;
+	s->srv = NULL;
+	if (sc) {
+		if (reuse)
+			lb_idle_put(s, sc);
+		else
+			lb_sconn_free(sc);
+	}
+	if (srv) {
+		atomic_fetch_sub_explicit(&srv->active, 1, memory_order_relaxed);
+		if (s->wg->qhead[s->li])
+			lb_worker_kick(s->wg->w);
+	}
+}
+
+/* Reaps idle server connections of wg kept longer than the listener's pool-idle time. */
+void
+lb_session_reap_idle(struct lb_wgen *wg, uint64_t now_ns)
+{
+	for (size_t l = 0; l < wg->gen->n; l++) {
+		const struct lb_listener_cfg *lc =
+		    &((const struct lb_listener_cfg *)wg->gen->cfg.listeners.items)[l];
+		uint64_t max = lc->timeout.pool_idle_ms * 1000000ull;
+		for (size_t i = 0; i < wg->gen->pools[l]->n; i++) {
+			struct lb_sconn **pp = &wg->idle[wg->idle_off[l] + i];
+			while (*pp) {
+				struct lb_sconn *sc = *pp;
+				if (now_ns - sc->idle_since < max) {
+					pp = &sc->next;
+					continue;
+				}
+				*pp = sc->next;
+				wg->idle_n[wg->idle_off[l] + i]--;
+				lb_sconn_free(sc);
+			}
+		}
+	}
+}
+
+/* Closes every idle connection of wg (its generation is being left). */
+void
+lb_session_drop_idle(struct lb_wgen *wg)
+{
+	lb_session_reap_idle(wg, UINT64_MAX);
+}
+
+/* ---- queue, again list, logging ---- */
+
+void
+lb_session_unqueue(struct lb_session *s)
+{
+	struct lb_wgen *wg = s->wg;
+	struct lb_session **pp = &wg->qhead[s->li], *prev = NULL;
+	for (; *pp; prev = *pp, pp = &(*pp)->qnext)
+		if (*pp == s) {
+			*pp = s->qnext;
+			if (wg->qtail[s->li] == s)
+				wg->qtail[s->li] = prev;
+			wg->qlen[s->li]--;
+			break;
+		}
+	s->queued = false;
+	s->qnext = NULL;
+}
+
+void
+lb_session_run_queue(struct lb_wgen *wg)
+{
+	for (size_t l = 0; l < wg->gen->n; l++) {
+		for (size_t n = wg->qlen[l]; n && wg->qhead[l]; n--) {
+			struct lb_session *s = wg->qhead[l];
+			lb_session_unqueue(s);
+			if (s->closed) {
+				lb_session_free(s);
+				continue;
+			}
+			lb_session_dispatch(s);
+		}
+	}
+}
+
+void
+lb_session_again(struct lb_session *s)
+{
+	struct lb_worker *w = s->wg->w;
+	if (s->again)
+		return;
+	s->again = true;
+	s->again_next = w->again;
+	w->again = s;
+	lb_worker_kick(w);
+}
+
+static void
+lb_session_log_ejected(struct lb_session *s, struct lb_server *srv)
+{
+	log_warn("server down listener=%s server=%s reason=\"%u consecutive errors\"",
+	         s->pool->listener, srv->name, s->pool->passive_errors);
+}
+
+void
+lb_session_log_no_server(struct lb_session *s)
+{
+	int expected = 0;
+	if (atomic_compare_exchange_strong(&s->pool->all_down_logged, &expected, 1))
+		log_error("no server available listener=%s", s->pool->listener);
+}
+
+bool
+lb_session_trusted(const struct lb_session *s)
+{
+	const struct net_cidr *c = s->lc->accept_proxy.items;
+	for (size_t i = 0; i < s->lc->accept_proxy.n; i++)
+		if (net_cidr_match(&c[i], &s->peer))
+			return true;
+	return false;
+}

@@ -1,0 +1,244 @@
+#include "lb_tcp.h"
+
+#include "core/log.h"
+#include "lb_proxyproto.h"
+#include "lb_worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* What one splice moves at most: the default pipe capacity. */
+#define LB_TCP_PIPE_CAP 65536
+
+static void
+lb_tcp_end(struct lb_session *s)
+{
+	if (s->lc->access_log && !s->closed) {
+		char peer[NET_ADDR_STRLEN] = "-";
+		net_addr_format(&s->peer, true, peer, sizeof(peer));
+		uint64_t ms = (ev_now_ns(lb_session_loop(s)) - s->t_req) / 1000000;
+		log_info("access listener=%s client=%s server=%s bytes_in=%llu bytes_out=%llu ms=%llu",
+		         s->pool->listener, peer, s->log_server ? s->log_server : "-",
+		         (unsigned long long)s->req_left, (unsigned long long)s->bytes_out,
+		         (unsigned long long)ms);
+	}
+	lb_session_close(s);
+}
+
+/* socket -> pipe: true when something moved or ended. */
+static bool
+lb_tcp_fill(struct lb_session *s, int d, struct lb_side *from)
+{
+	if (!from->rd || from->eof || from->err || s->pipe_fill[d] >= LB_TCP_PIPE_CAP)
+		return false;
+	if (s->pipe_r[d] < 0 && lb_worker_pipe_get(s->wg->w, &s->pipe_r[d], &s->pipe_w[d]) < 0) {
+		from->err = true;
+		return true;
+	}
+	size_t want = LB_TCP_PIPE_CAP - s->pipe_fill[d];
+	ssize_t n = splice(from->fd, NULL, s->pipe_w[d], NULL, want,
+	                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n > 0) {
+		s->pipe_fill[d] += (size_t)n;
+		if ((size_t)n < want)
+			from->rd = false;
+		return true;
+	}
+	from->rd = false;
+	if (n == 0)
+		from->eof = true;
+	else if (errno != EAGAIN && errno != EINTR)
+		from->err = true;
+	return n == 0 || from->err;
+}
+
+/* pipe -> socket */
+static bool
+lb_tcp_drain(struct lb_session *s, int d, struct lb_side *to)
+{
+	size_t fill = s->pipe_fill[d];
+	if (!fill || !to->wr)
+		return false;
+	ssize_t n = splice(s->pipe_r[d], NULL, to->fd, NULL, fill, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n > 0) {
+		s->pipe_fill[d] -= (size_t)n;
+		if ((size_t)n < fill)
+			to->wr = false;
+		if (d == 1)
+			s->bytes_out += (uint64_t)n;
+		else
+			s->req_left += (uint64_t)n; /* bytes in, for the access log */
+		if (!s->pipe_fill[d]) {
+			/* an idle connection holds no pipe */
+			lb_worker_pipe_put(s->wg->w, s->pipe_r[d], s->pipe_w[d]);
+			s->pipe_r[d] = s->pipe_w[d] = -1;
+		}
+		return true;
+	}
+	to->wr = false;
+	if (errno != EAGAIN && errno != EINTR)
+		to->err = true;
+	return to->err;
+}
+
+static bool
+lb_tcp_dir(struct lb_session *s, int d, struct lb_side *from, struct lb_side *to)
+{
+	bool p = lb_tcp_fill(s, d, from);
+	p |= lb_tcp_drain(s, d, to);
+	if ((from->eof || from->err) && !s->pipe_fill[d] && !to->shut) {
+		shutdown(to->fd, SHUT_WR);
+		to->shut = true;
+		p = true;
+	}
+	return p;
+}
+
+static bool
+lb_tcp_tunnel(struct lb_session *s)
+{
+	struct lb_side *sv = &s->s->sd;
+	bool p = lb_tcp_dir(s, 0, &s->c, sv);
+	p |= lb_tcp_dir(s, 1, sv, &s->c);
+	if (s->c.err || sv->err || (s->c.shut && sv->shut)) {
+		lb_tcp_end(s);
+		return false;
+	}
+	if (p)
+		lb_session_deadline(s, s->lc->timeout.tunnel_ms);
+	return p;
+}
+
+/* A PROXY header from a trusted peer, read without buffering: 1 done, 0 wait, -1 bad. */
+static int
+lb_tcp_proxy_header(struct lb_session *s)
+{
+	uint8_t buf[LB_PROXYPROTO_MAX];
+	struct net_addr src, dst;
+	if (!s->c.rd)
+		return 0;
+	ssize_t n = recv(s->c.fd, buf, sizeof(buf), MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		s->c.rd = false;
+		return 0;
+	}
+	if (n <= 0)
+		return -1;
+	int r = lb_proxyproto_parse(buf, (size_t)n, &src, &dst);
+	if (r == 0 && (size_t)n < sizeof(buf)) {
+		s->c.rd = false; /* the rest comes with the next edge */
+		return 0;
+	}
+	if (r <= 0 || recv(s->c.fd, buf, (size_t)r, 0) != r)
+		return -1;
+	if (src.family)
+		s->peer = src;
+	s->proxy_pending = false;
+	return 1;
+}
+
+static bool
+lb_tcp_assign(struct lb_session *s, int r)
+{
+	if (r == -EAGAIN)
+		return false;
+	if (r < 0) {
+		lb_session_log_no_server(s);
+		lb_tcp_end(s);
+		return false;
+	}
+	s->log_server = s->srv->name;
+	return true;
+}
+
+static bool
+lb_tcp_connect_step(struct lb_session *s)
+{
+	struct balance_key key = {.client = &s->peer};
+	int r = lb_session_connected(s);
+	if (r == 0)
+		return false;
+	if (r < 0)
+		return lb_tcp_assign(s, lb_session_server_failed(s, &key));
+	if (s->srv->send_proxy != LB_PROXY_NONE) {
+		uint8_t pp[LB_PROXYPROTO_MAX];
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		if (getsockname(s->c.fd, (struct sockaddr *)&ss, &sl) == 0)
+			net_addr_from_sockaddr((struct sockaddr *)&ss, sl, &s->local);
+		int n = lb_proxyproto_build(s->srv->send_proxy, &s->peer, &s->local, pp, sizeof(pp));
+		/* a fresh socket's buffer takes a header this small whole */
+		if (n <= 0 || send(s->s->sd.fd, pp, (size_t)n, MSG_NOSIGNAL) != n) {
+			lb_tcp_end(s);
+			return false;
+		}
+	}
+	lb_pool_passive(s->pool, s->srv, true, ev_now_ns(lb_session_loop(s)));
+	s->state = LB_S_TUNNEL;
+	lb_session_deadline(s, s->lc->timeout.tunnel_ms);
+	return true;
+}
+
+static bool
+lb_tcp_step(struct lb_session *s)
+{
+	struct balance_key key = {.client = &s->peer};
+	switch (s->state) {
+	case LB_S_IDLE: {
+		int r = s->proxy_pending ? lb_tcp_proxy_header(s) : 1;
+		if (r < 0)
+			lb_session_close(s);
+		if (r <= 0)
+			return false;
+		s->state = LB_S_QUEUED;
+		return lb_tcp_assign(s, lb_session_assign(s, &key));
+	}
+	case LB_S_QUEUED:
+		return !s->queued && lb_tcp_assign(s, lb_session_assign(s, &key));
+	case LB_S_CONNECT:
+		return lb_tcp_connect_step(s);
+	default:
+		return lb_tcp_tunnel(s);
+	}
+}
+
+static void
+lb_tcp_run(struct lb_session *s)
+{
+	for (int i = 0; !s->closed; i++) {
+		if (i == 64) {
+			lb_session_again(s);
+			return;
+		}
+		if (!lb_tcp_step(s))
+			return;
+	}
+}
+
+static void
+lb_tcp_timeout(struct lb_session *s)
+{
+	struct balance_key key = {.client = &s->peer};
+	if (s->state == LB_S_QUEUED)
+		lb_session_unqueue(s);
+	if (s->state != LB_S_CONNECT) {
+		lb_tcp_end(s);
+		return;
+	}
+	if (lb_tcp_assign(s, lb_session_server_failed(s, &key)))
+		lb_tcp_run(s);
+}
+
+void
+lb_tcp_start(struct lb_session *s)
+{
+	s->run = lb_tcp_run;
+	s->on_timeout = lb_tcp_timeout;
+	s->state = LB_S_IDLE;
+	s->t_req = ev_now_ns(lb_session_loop(s));
+	s->proxy_pending = lb_session_trusted(s);
+	lb_session_deadline(s, s->lc->timeout.request_ms);
+	lb_session_dispatch(s);
+}
