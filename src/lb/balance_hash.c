@@ -23,8 +23,7 @@
 struct balance_hash_table {
 	uint64_t version; /* pool->version the entries were built at */
 	bool built;
-	uint64_t built_ns;
-	uint64_t ramp_until_ns;  /* last slow-start end seen at build; 0: none ramping */
+	uint64_t due_ns;         /* rebuild then even without a version change */
 	uint32_t *offset, *skip; /* per server index, from its name */
 	uint32_t *pos;           /* per server index, build scratch */
 	uint16_t entry[BALANCE_HASH_M];
@@ -136,18 +135,33 @@ balance_hash_members(struct balance *b, uint64_t now_ns)
 	return n;
 }
 
-/* The latest slow-start end among the members, so the table can follow their ramp. */
 static uint64_t
-balance_hash_ramp_until(const struct balance *b, size_t n, uint64_t now_ns)
+balance_hash_min(uint64_t a, uint64_t b)
 {
-	uint64_t until = 0, len = b->pool->slow_start_ns;
-	for (size_t i = 0; len && i < n; i++) {
-		uint64_t since =
-		    atomic_load_explicit(&b->cand[i].s->up_since_ns, memory_order_relaxed);
-		if (since && now_ns - since < len && since + len > until)
-			until = since + len;
+	return a < b ? a : b;
+}
+
+/*
+ * When the table must be rebuilt though pool->version has not changed: the pool does not
+ * bump it while a slow start ramps or when a passive ejection's cooldown ends, and without
+ * a rebuild an ejected server would never get its half-open retry here.
+ */
+static uint64_t
+balance_hash_due(const struct balance *b, uint64_t now_ns)
+{
+	const struct lb_pool *pool = b->pool;
+	uint64_t due = UINT64_MAX, len = pool->slow_start_ns;
+	for (size_t i = 0; i < pool->n; i++) {
+		const struct lb_server *s = &pool->servers[i];
+		uint64_t since = atomic_load_explicit(&s->up_since_ns, memory_order_relaxed);
+		uint64_t at = atomic_load_explicit(&s->ejected_at_ns, memory_order_relaxed);
+		if (len && since && now_ns - since < len)
+			due = balance_hash_min(
+			    due, balance_hash_min(now_ns + BALANCE_HASH_RAMP_NS, since + len));
+		if (!pool->has_check && at && !lb_server_usable(pool, s, now_ns))
+			due = balance_hash_min(due, at + pool->passive_cooldown_ns);
 	}
-	return until;
+	return due;
 }
 
 /* Takes the next free entry on server idx's permutation. */
@@ -191,8 +205,7 @@ balance_hash_build(struct balance *b, uint64_t version, uint64_t now_ns)
 		balance_hash_fill(t, b->cand, n);
 	t->version = version;
 	t->built = true;
-	t->built_ns = now_ns;
-	t->ramp_until_ns = balance_hash_ramp_until(b, n, now_ns);
+	t->due_ns = balance_hash_due(b, now_ns);
 }
 
 static void
@@ -200,9 +213,7 @@ balance_hash_refresh(struct balance *b, uint64_t now_ns)
 {
 	struct balance_hash_table *t = b->hash;
 	uint64_t v = atomic_load_explicit(&b->pool->version, memory_order_acquire);
-	bool ramping = t->ramp_until_ns &&
-	               (now_ns >= t->ramp_until_ns || now_ns - t->built_ns >= BALANCE_HASH_RAMP_NS);
-	if (!t->built || v != t->version || ramping)
+	if (!t->built || v != t->version || now_ns >= t->due_ns)
 		balance_hash_build(b, v, now_ns);
 }
 
@@ -228,6 +239,7 @@ balance_hash_of(const struct balance *b, const struct balance_key *key)
 		return balance_hash_bytes(balance_hash_key_req, key->uri, key->uri_len);
 	if (b->algo == LB_BALANCE_HEADER && key->header && key->header_len)
 		return balance_hash_bytes(balance_hash_key_req, key->header, key->header_len);
+	/* without its uri or header a request still sticks, to its client */
 	return balance_hash_addr(key->client);
 }
 

@@ -6,8 +6,10 @@
  */
 #include "balance_ops.h"
 
-/* An unknown latency with requests in flight costs as much as a very slow server, so a new
- * server is probed by one request rather than flooded before its first answer. */
+/*
+ * An unknown latency with requests in flight costs as much as a very slow server, so a new
+ * server is probed by one request rather than flooded before its first answer.
+ */
 #define BALANCE_RANDOM_EWMA_PENALTY_NS 1000000000ull
 
 /* splitmix64: small, fast, and passes BigCrush; quality beyond that buys nothing here */

@@ -112,6 +112,16 @@ lb_http_put_forwarded(struct lb_session *s, struct lb_head *h)
 }
 
 static void
+lb_head_field(struct lb_head *h, const char *src, const struct http1_header *f)
+{
+	lb_head_put(h, src + f->name_off, f->name_len);
+	lb_head_put(h, ": ", 2);
+	lb_head_put(h, src + f->value_off, f->value_len);
+	lb_head_put(h, "\r\n", 2);
+}
+
+/* A request field; the one named by hash-header is remembered as the balancing key. */
+static void
 lb_http_put_field(struct lb_session *s, struct lb_head *h, const char *src,
                   const struct http1_header *f)
 {
@@ -121,10 +131,7 @@ lb_http_put_field(struct lb_session *s, struct lb_head *h, const char *src,
 		s->key_hdr_off = (uint32_t)(h->n + f->name_len + 2);
 		s->key_hdr_len = f->value_len;
 	}
-	lb_head_put(h, src + f->name_off, f->name_len);
-	lb_head_put(h, ": ", 2);
-	lb_head_put(h, src + f->value_off, f->value_len);
-	lb_head_put(h, "\r\n", 2);
+	lb_head_field(h, src, f);
 }
 
 /* The request head as sent to the server, into b->h; -ENOBUFS if it does not fit. */
@@ -251,6 +258,7 @@ lb_http_request(struct lb_session *s, size_t head_len)
 	s->req_done = m->body == HTTP1_BODY_NONE;
 	s->req_sent = s->resp_started = s->resp_head = s->resp_done = s->upgrading = false;
 	s->keep_client = m->keep_alive && !s->c.eof;
+	s->client_minor = m->minor;
 	s->status = 0;
 	s->bytes_out = 0;
 	s->tries = 0;
@@ -506,6 +514,35 @@ lb_http_retry(struct lb_session *s)
 	return true;
 }
 
+/*
+ * The response head says whether the connection stays open; when our answer to the client
+ * differs (we close after it, the server closes but we do not, an HTTP/1.0 client), the
+ * head is rewritten without hop-by-hop fields and with our own Connection field.
+ */
+static int
+lb_http_fix_response(struct lb_session *s, const struct http1_msg *m, size_t pos)
+{
+	struct lb_bufs *b = s->b;
+	if (m->keep_alive == s->keep_client && s->client_minor == 1)
+		return 0;
+	const char *src = b->s + pos;
+	char tmp[LB_BUF_SIZE];
+	struct lb_head h = {.p = tmp, .cap = sizeof(tmp)};
+	const char *eol = memchr(src, '\n', m->head_len);
+	lb_head_put(&h, src, (size_t)(eol - src) + 1);
+	for (size_t i = 0; i < m->nheaders; i++)
+		if (!(m->headers[i].flags & HTTP1_H_HOP))
+			lb_head_field(&h, src, &m->headers[i]);
+	lb_head_str(&h, s->keep_client ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
+	size_t rest = b->s_end - pos - m->head_len;
+	if (h.full || pos + h.n + rest > LB_BUF_SIZE)
+		return -ENOBUFS;
+	memmove(b->s + pos + h.n, b->s + pos + m->head_len, rest);
+	memcpy(b->s + pos, h.p, h.n);
+	b->s_end = pos + h.n + rest;
+	return (int)h.n;
+}
+
 /* A response head was parsed at pos: counters, health, framing. */
 static int
 lb_http_response(struct lb_session *s, const struct http1_msg *m, size_t pos)
@@ -531,6 +568,13 @@ lb_http_response(struct lb_session *s, const struct http1_msg *m, size_t pos)
 	s->server_keep = m->keep_alive && m->body != HTTP1_BODY_CLOSE;
 	if (m->body == HTTP1_BODY_CLOSE)
 		s->keep_client = false;
+	if (m->status != 101) {
+		int n = lb_http_fix_response(s, m, pos);
+		if (n < 0)
+			return n;
+		if (n > 0)
+			s->resp_end = pos + (size_t)n;
+	}
 	if (m->status == 101) {
 		s->upgrading = true;
 		s->resp_end = s->b->s_end;

@@ -26,7 +26,7 @@ enum lb_health {
 
 enum lb_admin {
 	LB_ADMIN_READY,
-	LB_ADMIN_DRAIN, /* no new clients; sticky (hash) clients and in-flight work finish */
+	LB_ADMIN_DRAIN, /* no new requests or connections; those in flight finish */
 	LB_ADMIN_MAINT, /* disabled: nothing new */
 };
 

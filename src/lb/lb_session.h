@@ -137,6 +137,7 @@ struct lb_session {
 	size_t resp_end;    /* s_end index up to which bytes are this response's */
 	bool resp_done;
 	bool keep_client;
+	int client_minor;   /* the client's HTTP/1.x */
 	int status;
 	uint64_t bytes_out; /* to the client */
 	int method;
