@@ -560,6 +560,28 @@ test_load_full_maps(void **state)
 	assert_string_equal(b[1].check.path, "/");
 }
 
+/* A deep copy owns everything: freeing the original leaves it whole (ASan checks the rest). */
+static void
+test_copy(void **state)
+{
+	struct t_root copy;
+	assert_int_equal(load(full_doc), 0);
+	assert_int_equal(cfg_copy(&root_schema, &copy, &root), 0);
+	cfg_free(&root_schema, &root);
+	memset(&root, 0, sizeof(root));
+	assert_int_equal(copy.weights.n, 2);
+	assert_string_equal(copy.weights.keys[1], "beta");
+	assert_int_equal(((int64_t *)copy.weights.values)[1], -1);
+	struct t_server *b = copy.backends.values;
+	assert_string_equal(b[1].name, "redis");
+	assert_string_equal(b[1].check.path, "/");
+	assert_int_equal(copy.listeners.n, 1);
+	struct t_listener *l = copy.listeners.items;
+	assert_int_equal(l->servers.n, 2);
+	assert_string_equal(((struct t_server *)l->servers.items)[0].check.path, "/health");
+	cfg_free(&root_schema, &copy);
+}
+
 static void
 check_defaults(void)
 {
@@ -1333,6 +1355,7 @@ main(void)
 	    T(test_load_full),
 	    T(test_load_full_lists_of_sections),
 	    T(test_load_full_maps),
+	    T(test_copy),
 	    T(test_defaults_empty_document),
 	    T(test_defaults_comments_only),
 	    T(test_defaults_load_defaults),
