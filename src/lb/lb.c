@@ -8,6 +8,7 @@
 #include "lb_worker.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,6 +315,8 @@ lb_start(struct ev_loop *loop, const struct lb_cfg *cfg, struct lb **out)
 	struct lb *lb = calloc(1, sizeof(*lb));
 	if (!lb)
 		return -ENOMEM;
+	/* splice(2) into a socket the peer reset raises SIGPIPE; EPIPE is handled */
+	signal(SIGPIPE, SIG_IGN);
 	lb->loop = loop;
 	lb->nthreads = lb_threads(cfg);
 	lb->workers = calloc(lb->nthreads, sizeof(*lb->workers));

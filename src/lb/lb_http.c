@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 static void lb_http_run(struct lb_session *s);
+static void lb_http_error(struct lb_session *s, int code);
 static void lb_http_timeout(struct lb_session *s);
 
 static const char *
@@ -46,26 +47,6 @@ lb_http_access(struct lb_session *s)
 	         s->pool->listener, peer, s->log_server ? s->log_server : "-",
 	         s->method_name, ulen, uri, s->status, (unsigned long long)s->bytes_out,
 	         (unsigned long long)(us / 1000), (unsigned long long)(us % 1000));
-}
-
-/* A canned answer when nothing of a response went to the client yet, then close. */
-static void
-lb_http_error(struct lb_session *s, int code)
-{
-	const char *reason = lb_http_reason(code);
-	char out[256];
-	int n = snprintf(out, sizeof(out),
-	                 "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n"
-	                 "connection: close\r\n\r\n%d %s\n",
-	                 code, reason, strlen(reason) + 5, code, reason);
-	if (!s->bytes_out && s->c.fd >= 0 && n > 0 && (size_t)n < sizeof(out)) {
-		send(s->c.fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		s->bytes_out = (uint64_t)n;
-	}
-	s->status = code;
-	if (s->state != LB_S_IDLE)
-		lb_http_access(s);
-	lb_session_close(s);
 }
 
 struct lb_head {
@@ -276,9 +257,10 @@ lb_http_request(struct lb_session *s, size_t head_len)
 }
 
 static bool
-lb_http_no_server(struct lb_session *s)
+lb_http_no_server(struct lb_session *s, int r)
 {
-	lb_session_log_no_server(s);
+	if (r != -ENOBUFS) /* a full queue is load, not an outage */
+		lb_session_log_no_server(s);
 	lb_http_error(s, 503);
 	return false;
 }
@@ -292,7 +274,7 @@ lb_http_assign(struct lb_session *s)
 	if (r == -EAGAIN)
 		return false;
 	if (r < 0)
-		return lb_http_no_server(s);
+		return lb_http_no_server(s, r);
 	s->log_server = s->srv->name;
 	return true;
 }
@@ -417,7 +399,7 @@ lb_http_connect_step(struct lb_session *s)
 		if (r == -EAGAIN)
 			return false;
 		if (r < 0)
-			return lb_http_no_server(s);
+			return lb_http_no_server(s, r);
 		s->log_server = s->srv->name;
 		return true;
 	}
@@ -509,7 +491,7 @@ lb_http_retry(struct lb_session *s)
 	if (r == -EAGAIN)
 		return false;
 	if (r < 0)
-		return lb_http_no_server(s);
+		return lb_http_no_server(s, r);
 	s->log_server = s->srv->name;
 	return true;
 }
@@ -702,6 +684,29 @@ lb_http_linger(struct lb_session *s)
 	return false;
 }
 
+/* A canned answer when nothing of a response went to the client yet, then a lingering close
+ * (closing at once with unread bytes would reset the connection under the answer). */
+static void
+lb_http_error(struct lb_session *s, int code)
+{
+	const char *reason = lb_http_reason(code);
+	char out[256];
+	int n = snprintf(out, sizeof(out),
+	                 "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n"
+	                 "connection: close\r\n\r\n%d %s\n",
+	                 code, reason, strlen(reason) + 5, code, reason);
+	if (!s->bytes_out && s->c.fd >= 0 && n > 0 && (size_t)n < sizeof(out)) {
+		send(s->c.fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		s->bytes_out = (uint64_t)n;
+	}
+	s->status = code;
+	if (s->state != LB_S_IDLE)
+		lb_http_access(s);
+	lb_session_release_server(s, false);
+	s->c.rd = true; /* see at once whether the client is gone */
+	lb_http_linger(s);
+}
+
 /* The response went out whole: pool the server connection, wait for the next request. */
 static bool
 lb_http_finish(struct lb_session *s)
@@ -848,7 +853,7 @@ lb_http_timeout(struct lb_session *s)
 		lb_http_key(s, &key);
 		int r = lb_session_server_failed(s, &key);
 		if (r < 0 && r != -EAGAIN)
-			lb_http_no_server(s);
+			lb_http_no_server(s, r);
 		else if (r == 0)
 			lb_http_run(s);
 		return;

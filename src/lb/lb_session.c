@@ -401,7 +401,7 @@ lb_session_assign(struct lb_session *s, const struct balance_key *key)
 		int r = lb_session_choose(s, key);
 		if (r == 0) {
 			if (s->wg->qlen[s->li] >= (size_t)s->lc->queue_max)
-				return -EHOSTUNREACH;
+				return -ENOBUFS;
 			lb_session_queue(s);
 			return -EAGAIN;
 		}

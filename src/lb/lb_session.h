@@ -175,7 +175,8 @@ void lb_session_dispatch(struct lb_session *s);
  * Chooses a server and a connection to it: a pooled idle one (http) or a new non-blocking
  * connect. Failures are retried up to retries times, on another server with redispatch.
  * Returns 0 (s->s set; s->s->connecting while the connect runs), -EAGAIN when queued for a
- * slot (run is called again later), -EHOSTUNREACH when no server is usable or retries ran out.
+ * slot (run is called again later), -ENOBUFS when the queue is full, -EHOSTUNREACH when no
+ * server is usable or retries ran out.
  */
 int lb_session_assign(struct lb_session *s, const struct balance_key *key);
 /* Connect completion: 1 connected, 0 still connecting, or -errno (then call _server_failed). */

@@ -145,7 +145,8 @@ lb_tcp_assign(struct lb_session *s, int r)
 	if (r == -EAGAIN)
 		return false;
 	if (r < 0) {
-		lb_session_log_no_server(s);
+		if (r != -ENOBUFS)
+			lb_session_log_no_server(s);
 		lb_tcp_end(s);
 		return false;
 	}
