@@ -74,9 +74,9 @@ cmd_lb_ctl(int argc, char **argv)
 		fputs(text + 3, stdout);
 		return CMD_EXIT_OK;
 	}
-	const char *nl = strchr(text, '\n');
-	cmd_error("lb", "%.*s", nl ? (int)(nl - text) : (int)strlen(text),
-	          !strncmp(text, "error: ", 7) ? text + 7 : text);
+	const char *msg = !strncmp(text, "error: ", 7) ? text + 7 : text;
+	const char *nl = strchr(msg, '\n');
+	cmd_error("lb", "%.*s", nl ? (int)(nl - msg) : (int)strlen(msg), msg);
 	return CMD_EXIT_NEGATIVE;
 }
 

@@ -98,14 +98,15 @@ static uint32_t
 ev_to_epoll(uint32_t events)
 {
 	return ((events & EV_READ) ? EPOLLIN : 0) | ((events & EV_WRITE) ? EPOLLOUT : 0) |
-	       ((events & EV_EDGE) ? EPOLLET : 0);
+	       ((events & EV_EDGE) ? EPOLLET : 0) | ((events & EV_RDHUP) ? EPOLLRDHUP : 0);
 }
 
 /* Errors and hangups also report the wanted directions: the next read or write sees them. */
 static uint32_t
 ev_from_epoll(uint32_t ep, uint32_t wanted)
 {
-	uint32_t got = ((ep & EPOLLIN) ? EV_READ : 0) | ((ep & EPOLLOUT) ? EV_WRITE : 0);
+	uint32_t got = ((ep & EPOLLIN) ? EV_READ : 0) | ((ep & EPOLLOUT) ? EV_WRITE : 0) |
+	               ((ep & EPOLLRDHUP) ? EV_RDHUP : 0);
 	if (ep & (EPOLLERR | EPOLLHUP))
 		got |= EV_ERROR | wanted;
 	return got & (wanted | EV_ERROR) & ~(uint32_t)EV_EDGE;

@@ -26,6 +26,9 @@ enum {
 	/* requested with READ/WRITE: edge-triggered, reported once per change; the owner keeps
 	 * the readiness until read/write says EAGAIN (saves an epoll_ctl per state change) */
 	EV_EDGE = 1u << 3,
+	/* requested and reported: the peer shut its writing (EOF is next after the data); with
+	 * EV_EDGE a short read then does not mean the socket is drained */
+	EV_RDHUP = 1u << 4,
 };
 
 struct ev_io {

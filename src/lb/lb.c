@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* A listening address, one SO_REUSEPORT socket per worker, kept across reloads. */
@@ -100,7 +101,8 @@ lb_bound_get(struct lb *lb, const struct net_addr *addr, struct lb_bound **out)
 	return 0;
 }
 
-/* A server kept by a reload keeps its health and admin state (a dead one stays out). */
+/* A server kept by a reload keeps its health (a dead one stays out) and the admin state set
+ * through ctl; a change of its disabled: key in the file wins. */
 static void
 lb_carry_state(struct lb_pool *np, const struct lb_gen *old)
 {
@@ -116,8 +118,10 @@ lb_carry_state(struct lb_pool *np, const struct lb_gen *old)
 			atomic_store(&ns->health, atomic_load(&os->health));
 			atomic_store(&ns->ejected_at_ns, atomic_load(&os->ejected_at_ns));
 			atomic_store(&ns->up_since_ns, atomic_load(&os->up_since_ns));
-			if (atomic_load(&os->admin) != LB_ADMIN_READY)
-				atomic_store(&ns->admin, atomic_load(&os->admin));
+			int oa = atomic_load(&os->admin);
+			if (os->cfg_disabled == ns->cfg_disabled &&
+			    oa != (os->cfg_disabled ? LB_ADMIN_MAINT : LB_ADMIN_READY))
+				atomic_store(&ns->admin, oa);
 			ns->check_ok = os->check_ok;
 			ns->check_fail = os->check_fail;
 			memcpy(ns->check_last, os->check_last, sizeof(ns->check_last));
@@ -214,36 +218,61 @@ lb_checks_start(struct lb *lb, struct lb_gen *g)
 	return 0;
 }
 
-/* ctl socket and stats listener follow the config; a failure is logged, not fatal on reload */
-static int
-lb_services(struct lb *lb, const struct lb_cfg *cfg)
+/* The default socket lives in /run/rampart, which systemd's RuntimeDirectory= makes; by hand
+ * the directory may be missing. */
+static void
+lb_ctl_mkdir(const char *path)
+{
+	char dir[256];
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path || (size_t)(slash - path) >= sizeof(dir))
+		return;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = 0;
+	mkdir(dir, 0755);
+}
+
+/* The ctl socket follows the config; without it the balancer still runs (logged). */
+static void
+lb_ctl_update(struct lb *lb, const struct lb_cfg *cfg)
 {
 	const char *path = cfg->ctl_socket ? cfg->ctl_socket : "";
-	int r = 0;
-	if (!lb->ctl_path || strcmp(lb->ctl_path, path)) {
-		lb_ctl_free(lb->ctl);
-		lb->ctl = NULL;
-		free(lb->ctl_path);
-		lb->ctl_path = strdup(path);
-		if (*path && (r = lb_ctl_listen(lb->loop, path, lb_view, lb, &lb->ctl)) < 0)
-			log_error("cannot open the ctl socket path=%s error=\"%s\"", path, strerror(-r));
-	}
-	if (!net_addr_equal(&lb->stats_addr, &cfg->stats.listen) || (!lb->stats && cfg->stats.listen.family)) {
-		lb_stats_server_free(lb->stats);
-		lb->stats = NULL;
-		lb->stats_addr = cfg->stats.listen;
-		int s = cfg->stats.listen.family
-		            ? lb_stats_listen(lb->loop, &cfg->stats.listen, lb_view, lb, &lb->stats)
-		            : 0;
-		struct net_addr local;
-		char a[NET_ADDR_STRLEN] = "?";
-		if (s < 0)
-			log_error("cannot serve stats error=\"%s\"", strerror(-s));
-		else if (lb->stats && lb_stats_local(lb->stats, &local) >= 0 &&
-		         net_addr_format(&local, true, a, sizeof(a)) >= 0)
-			log_info("lb stats listening addr=%s", a);
-		r = r < 0 ? r : s;
-	}
+	if (lb->ctl_path && !strcmp(lb->ctl_path, path))
+		return;
+	lb_ctl_free(lb->ctl);
+	lb->ctl = NULL;
+	free(lb->ctl_path);
+	lb->ctl_path = strdup(path);
+	if (!*path)
+		return;
+	lb_ctl_mkdir(path);
+	int r = lb_ctl_listen(lb->loop, path, lb_view, lb, &lb->ctl);
+	if (r < 0)
+		log_error("cannot open the ctl socket, `rampart lb ctl` will not reach us path=%s "
+		          "error=\"%s\"",
+		          path, strerror(-r));
+}
+
+/* The stats listener follows the config; failing to bind it fails a start, not a reload. */
+static int
+lb_stats_update(struct lb *lb, const struct lb_cfg *cfg)
+{
+	if (net_addr_equal(&lb->stats_addr, &cfg->stats.listen) &&
+	    (lb->stats || !cfg->stats.listen.family))
+		return 0;
+	lb_stats_server_free(lb->stats);
+	lb->stats = NULL;
+	lb->stats_addr = cfg->stats.listen;
+	if (!cfg->stats.listen.family)
+		return 0;
+	int r = lb_stats_listen(lb->loop, &cfg->stats.listen, lb_view, lb, &lb->stats);
+	struct net_addr local;
+	char a[NET_ADDR_STRLEN] = "?";
+	if (r < 0)
+		log_error("cannot serve stats error=\"%s\"", strerror(-r));
+	else if (lb_stats_local(lb->stats, &local) >= 0 &&
+	         net_addr_format(&local, true, a, sizeof(a)) >= 0)
+		log_info("lb stats listening addr=%s", a);
 	return r;
 }
 
@@ -330,7 +359,9 @@ lb_start(struct ev_loop *loop, const struct lb_cfg *cfg, struct lb **out)
 	if (r >= 0 && (r = lb_apply(lb, cfg, err, sizeof(err))) < 0)
 		log_error("lb cannot start error=\"%s\"", err);
 	if (r >= 0)
-		r = lb_services(lb, cfg);
+		r = lb_stats_update(lb, cfg);
+	if (r >= 0)
+		lb_ctl_update(lb, cfg);
 	if (r < 0) {
 		lb_stop(lb);
 		return r;
@@ -351,7 +382,8 @@ lb_reload(struct lb *lb, const struct lb_cfg *cfg)
 		log_error("lb reload failed, keeping the running configuration error=\"%s\"", err);
 		return r;
 	}
-	lb_services(lb, cfg);
+	lb_stats_update(lb, cfg);
+	lb_ctl_update(lb, cfg);
 	log_info("lb reloaded generation=%llu listeners=%zu", (unsigned long long)lb->gen->id,
 	         lb->gen->n);
 	return 0;

@@ -40,12 +40,12 @@ lb_http_access(struct lb_session *s)
 	net_addr_format(&s->peer, true, peer, sizeof(peer));
 	const struct lb_bufs *b = s->b;
 	uint64_t us = (ev_now_ns(lb_session_loop(s)) - s->t_req) / 1000;
-	int ulen = b ? (int)s->key_uri_len : 1;
+	int ulen = b && s->key_uri_len ? (int)s->key_uri_len : 1;
 	const char *uri = b && s->key_uri_len ? b->h + s->key_uri_off : "-";
 	log_info("access listener=%s client=%s server=%s method=%s path=%.*s status=%d bytes=%llu "
 	         "ms=%llu.%03llu",
 	         s->pool->listener, peer, s->log_server ? s->log_server : "-",
-	         s->method_name, ulen, uri, s->status, (unsigned long long)s->bytes_out,
+	         *s->method_name ? s->method_name : "-", ulen, uri, s->status, (unsigned long long)s->bytes_out,
 	         (unsigned long long)(us / 1000), (unsigned long long)(us % 1000));
 }
 
@@ -128,7 +128,9 @@ lb_http_build_head(struct lb_session *s, const char *src)
 	s->key_uri_len = m->path_len;
 	s->has_key_hdr = false;
 	lb_head_put(&h, src + m->target_off, m->target_len);
-	lb_head_str(&h, " HTTP/1.1\r\n");
+	/* a 1.0 client's request stays 1.0: the server then frames its answer for it (no
+	 * chunking) and needs no Host */
+	lb_head_str(&h, m->minor ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
 	for (size_t i = 0; i < m->nheaders; i++)
 		if (!(m->headers[i].flags & (HTTP1_H_HOP | HTTP1_H_XFP)))
 			lb_http_put_field(s, &h, src, &m->headers[i]);
@@ -223,6 +225,7 @@ lb_http_request(struct lb_session *s, size_t head_len)
 		lb_http_error(s, 501);
 		return false;
 	}
+	lb_session_rebase(s);
 	size_t ml = m->method_len < sizeof(s->method_name) ? m->method_len : sizeof(s->method_name) - 1;
 	memcpy(s->method_name, src + m->method_off, ml);
 	s->method_name[ml] = 0;
@@ -346,7 +349,8 @@ lb_http_read_head(struct lb_session *s)
 	size_t dummy = 0;
 	if (b->c_start)
 		lb_http_compact_c(b, &dummy);
-	size_t room = s->lc->max_header + 1 - b->c_end;
+	size_t cap = s->lc->max_header + 1 < b->csize ? s->lc->max_header + 1 : b->csize;
+	size_t room = cap - b->c_end;
 	ssize_t n = lb_side_read(&s->c, b->c + b->c_end, room);
 	if (n > 0) {
 		if (s->state == LB_S_IDLE) {
@@ -479,7 +483,7 @@ static bool
 lb_http_retry(struct lb_session *s)
 {
 	if (s->resp_started || s->req_body != HTTP1_BODY_NONE || !lb_http_idempotent(s->method)) {
-		lb_pool_passive(s->pool, s->srv, false, ev_now_ns(lb_session_loop(s)));
+		lb_session_passive(s, s->srv, false);
 		lb_http_error(s, 502);
 		return false;
 	}
@@ -539,9 +543,7 @@ lb_http_response(struct lb_session *s, const struct http1_msg *m, size_t pos)
 	atomic_fetch_add_explicit(&srv->responses[m->status / 100 <= 5 ? m->status / 100 : 0], 1,
 	                          memory_order_relaxed);
 	bool bad = m->status >= 500 && s->pool->count_5xx;
-	if (lb_pool_passive(s->pool, srv, !bad, now))
-		log_warn("server down listener=%s server=%s reason=\"%u consecutive errors\"",
-		         s->pool->listener, srv->name, s->pool->passive_errors);
+	lb_session_passive(s, srv, !bad);
 	lb_server_observe_latency(srv, now - s->t_req, now);
 	s->resp_body = m->body;
 	s->resp_left = m->content_length;
@@ -578,7 +580,7 @@ lb_http_resp_parse(struct lb_session *s)
 		if (r == 0 && b->s_end - b->s_start < LB_BUF_SIZE)
 			return 0;
 		if (r <= 0 || lb_http_response(s, &m, s->resp_end) < 0) {
-			lb_pool_passive(s->pool, s->srv, false, ev_now_ns(lb_session_loop(s)));
+			lb_session_passive(s, s->srv, false);
 			lb_http_error(s, 502);
 			return -1;
 		}

@@ -24,6 +24,7 @@ lb_pool_add_server(struct lb_pool *pool, size_t i, const struct lb_server_cfg *c
 	s->backup = c->backup;
 	s->send_proxy = c->send_proxy;
 	s->maxconn = c->maxconn;
+	s->cfg_disabled = c->disabled;
 	atomic_init(&s->health, LB_HEALTH_UP);
 	atomic_init(&s->admin, c->disabled ? LB_ADMIN_MAINT : LB_ADMIN_READY);
 	atomic_init(&s->weight, (unsigned)c->weight);
@@ -54,6 +55,7 @@ lb_pool_new(const struct lb_listener_cfg *cfg, struct lb_pool **out)
 	pool->passive_cooldown_ns = cfg->passive.cooldown_ms * 1000000ull;
 	pool->count_5xx = cfg->passive.count_5xx;
 	pool->has_check = cfg->check.type != LB_CHECK_NONE;
+	pool->maxclients = cfg->maxconn;
 	*out = pool;
 	return 0;
 }
@@ -154,31 +156,33 @@ lb_pool_set_weight(struct lb_pool *pool, struct lb_server *s, int64_t weight)
 	return 0;
 }
 
-bool
+int
 lb_pool_passive(struct lb_pool *pool, struct lb_server *s, bool ok, uint64_t now_ns)
 {
 	if (ok) {
 		if (atomic_load_explicit(&s->passive_errors, memory_order_relaxed))
 			atomic_store_explicit(&s->passive_errors, 0, memory_order_relaxed);
 		/* a half-open server that answered is back */
-		if (!pool->has_check && atomic_load_explicit(&s->ejected_at_ns, memory_order_relaxed))
-			lb_pool_set_health(pool, s, LB_HEALTH_UP, now_ns);
-		return false;
+		if (!pool->has_check && atomic_load_explicit(&s->ejected_at_ns, memory_order_relaxed) &&
+		    lb_pool_set_health(pool, s, LB_HEALTH_UP, now_ns))
+			return LB_PASSIVE_RECOVERED;
+		return LB_PASSIVE_NONE;
 	}
 	atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
 	if (!pool->passive_errors)
-		return false;
+		return LB_PASSIVE_NONE;
 	unsigned n = atomic_fetch_add(&s->passive_errors, 1) + 1;
 	uint64_t at = atomic_load(&s->ejected_at_ns);
 	if (at && !pool->has_check) {
 		/* the half-open try failed: another cooldown */
 		atomic_store(&s->ejected_at_ns, now_ns ? now_ns : 1);
-		return false;
+		return LB_PASSIVE_NONE;
 	}
 	if (n < pool->passive_errors)
-		return false;
+		return LB_PASSIVE_NONE;
 	atomic_store(&s->ejected_at_ns, now_ns ? now_ns : 1);
-	return lb_pool_set_health(pool, s, LB_HEALTH_DOWN, now_ns);
+	return lb_pool_set_health(pool, s, LB_HEALTH_DOWN, now_ns) ? LB_PASSIVE_EJECTED
+	                                                           : LB_PASSIVE_NONE;
 }
 
 /* Peak-EWMA (as in Finagle/linkerd): a slower sample is taken at once, faster ones decay in. */

@@ -40,6 +40,7 @@ struct lb_server {
 	bool backup;
 	int send_proxy; /* enum lb_proxy_proto */
 	int64_t maxconn;
+	bool cfg_disabled; /* disabled: true in the config */
 
 	/* runtime, shared */
 	_Atomic int health;           /* enum lb_health */
@@ -73,6 +74,8 @@ struct lb_pool {
 	bool has_check; /* an active check brings ejected servers back */
 	_Atomic uint64_t version;
 	_Atomic int all_down_logged;
+	_Atomic int64_t clients; /* client connections of the listener, all threads */
+	int64_t maxclients;      /* listener maxconn; 0: none */
 };
 
 /* Builds the pool of one listener from its config (servers start UP, or MAINT if disabled). */
@@ -97,10 +100,16 @@ bool lb_pool_set_admin(struct lb_pool *pool, struct lb_server *s, enum lb_admin 
 int lb_pool_set_weight(struct lb_pool *pool, struct lb_server *s, int64_t weight);
 
 /*
- * Passive health, called by the proxies: a success clears the error streak; the Nth
- * consecutive error marks the server down. Returns true when this call ejected it.
+ * Passive health, called by the proxies: a success clears the error streak (and brings back
+ * a half-open server when no active check runs); the Nth consecutive error marks the server
+ * down. Returns LB_PASSIVE_EJECTED or LB_PASSIVE_RECOVERED when this call changed its health.
  */
-bool lb_pool_passive(struct lb_pool *pool, struct lb_server *s, bool ok, uint64_t now_ns);
+enum {
+	LB_PASSIVE_NONE,
+	LB_PASSIVE_EJECTED,
+	LB_PASSIVE_RECOVERED,
+};
+int lb_pool_passive(struct lb_pool *pool, struct lb_server *s, bool ok, uint64_t now_ns);
 /* Peak-EWMA latency sample (decay 10 s). */
 void lb_server_observe_latency(struct lb_server *s, uint64_t latency_ns, uint64_t now_ns);
 

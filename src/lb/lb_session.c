@@ -22,8 +22,9 @@ lb_side_read(struct lb_side *sd, char *p, size_t n)
 {
 	ssize_t r = read(sd->fd, p, n);
 	if (r > 0) {
-		/* a short read drained the socket; the next arrival raises a new edge */
-		if ((size_t)r < n)
+		/* a short read drained the socket; the next arrival raises a new edge (but a
+		 * pending EOF raises none: it was announced with EV_RDHUP) */
+		if ((size_t)r < n && !sd->hup)
 			sd->rd = false;
 		return r;
 	}
@@ -87,7 +88,9 @@ lb_side_close(struct ev_loop *loop, struct lb_side *sd)
 static void
 lb_side_events(struct lb_side *sd, uint32_t events)
 {
-	if (events & (EV_READ | EV_ERROR))
+	if (events & EV_RDHUP)
+		sd->hup = true;
+	if (events & (EV_READ | EV_ERROR | EV_RDHUP))
 		sd->rd = true;
 	if (events & (EV_WRITE | EV_ERROR))
 		sd->wr = true;
@@ -124,6 +127,7 @@ lb_session_free(struct lb_session *s)
 		s->next->prev = s->prev;
 	w->nsessions--;
 	atomic_fetch_sub_explicit(w->global_conns, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&s->pool->clients, 1, memory_order_relaxed);
 	lb_wgen_unref(s->wg);
 	free(s);
 	lb_worker_resume(w);
@@ -209,13 +213,14 @@ lb_session_new(struct lb_wgen *wg, unsigned li, int fd, const struct net_addr *p
 	s->pipe_r[0] = s->pipe_r[1] = -1;
 	ev_timer_init(&s->timer, lb_session_timer, s);
 	s->c = (struct lb_side){.fd = fd};
-	ev_io_init(&s->c.io, fd, EV_READ | EV_WRITE | EV_EDGE, lb_session_client_io, s);
+	ev_io_init(&s->c.io, fd, EV_READ | EV_WRITE | EV_EDGE | EV_RDHUP, lb_session_client_io, s);
 	s->next = w->sessions;
 	if (w->sessions)
 		w->sessions->prev = s;
 	w->sessions = s;
 	w->nsessions++;
 	atomic_fetch_add_explicit(w->global_conns, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->pool->clients, 1, memory_order_relaxed);
 	if (ev_io_start(w->loop, &s->c.io) < 0) {
 		lb_session_free(s);
 		return NULL;
@@ -242,8 +247,6 @@ lb_session_bufs_release(struct lb_session *s)
 	lb_worker_bufs_put(s->wg->w, b);
 	s->b = NULL;
 }
-
-static void lb_session_log_ejected(struct lb_session *s, struct lb_server *srv);
 
 /* ---- server connections ---- */
 
@@ -317,7 +320,7 @@ lb_sconn_open(struct lb_session *s, struct lb_server *srv, struct lb_sconn **out
 	*sc = (struct lb_sconn){.sd = {.fd = fd}, .srv = srv, .wg = s->wg, .li = s->li,
 	                       .connecting = pending,
 	                       .noreuse = srv->send_proxy != LB_PROXY_NONE || s->lc->transparent};
-	ev_io_init(&sc->sd.io, fd, EV_READ | EV_WRITE | EV_EDGE, lb_sconn_io, sc);
+	ev_io_init(&sc->sd.io, fd, EV_READ | EV_WRITE | EV_EDGE | EV_RDHUP, lb_sconn_io, sc);
 	int r = ev_io_start(s->wg->w->loop, &sc->sd.io);
 	if (r < 0) {
 		lb_sconn_free(sc);
@@ -338,7 +341,7 @@ lb_idle_take(struct lb_session *s, struct lb_server *srv)
 	wg->idle[i] = sc->next;
 	wg->idle_n[i]--;
 	sc->next = NULL;
-	sc->sd.rd = sc->sd.eof = sc->sd.err = false;
+	sc->sd.rd = sc->sd.eof = sc->sd.err = sc->sd.hup = false;
 	sc->sd.wr = true;
 	return sc;
 }
@@ -364,11 +367,9 @@ static int
 lb_session_fail_try(struct lb_session *s)
 {
 	struct lb_server *srv = s->srv;
-	uint64_t now = ev_now_ns(lb_session_loop(s));
 	if (!srv)
 		return -EHOSTUNREACH;
-	if (lb_pool_passive(s->pool, srv, false, now))
-		lb_session_log_ejected(s, srv);
+	lb_session_passive(s, srv, false);
 	s->excl[srv->index / 64] |= 1ull << (srv->index % 64);
 	s->last = srv;
 	lb_session_release_server(s, false);
@@ -565,11 +566,16 @@ lb_session_again(struct lb_session *s)
 	lb_worker_kick(w);
 }
 
-static void
-lb_session_log_ejected(struct lb_session *s, struct lb_server *srv)
+void
+lb_session_passive(struct lb_session *s, struct lb_server *srv, bool ok)
 {
-	log_warn("server down listener=%s server=%s reason=\"%u consecutive errors\"",
-	         s->pool->listener, srv->name, s->pool->passive_errors);
+	int r = lb_pool_passive(s->pool, srv, ok, ev_now_ns(lb_session_loop(s)));
+	if (r == LB_PASSIVE_EJECTED)
+		log_warn("server down listener=%s server=%s reason=\"%u consecutive errors\"",
+		         s->pool->listener, srv->name, s->pool->passive_errors);
+	else if (r == LB_PASSIVE_RECOVERED)
+		log_info("server up listener=%s server=%s reason=\"answered after cooldown\"",
+		         s->pool->listener, srv->name);
 }
 
 void
@@ -588,4 +594,26 @@ lb_session_trusted(const struct lb_session *s)
 		if (net_cidr_match(&c[i], &s->peer))
 			return true;
 	return false;
+}
+
+void
+lb_session_rebase(struct lb_session *s)
+{
+	struct lb_wgen *cur = s->wg->w->cur, *old = s->wg;
+	if (!cur || cur == old || s->srv)
+		return;
+	const struct lb_listener_cfg *lc = cur->gen->cfg.listeners.items;
+	for (size_t i = 0; i < cur->gen->n; i++) {
+		if (strcmp(lc[i].name, s->lc->name) || lc[i].mode != s->lc->mode)
+			continue;
+		cur->refs++;
+		atomic_fetch_sub(&s->pool->clients, 1);
+		atomic_fetch_add(&cur->gen->pools[i]->clients, 1);
+		s->wg = cur;
+		s->li = (unsigned)i;
+		s->lc = &lc[i];
+		s->pool = cur->gen->pools[i];
+		lb_wgen_unref(old);
+		return;
+	}
 }

@@ -58,6 +58,7 @@ struct lb_side {
 	struct ev_io io;
 	bool rd, wr; /* edge-triggered readiness kept until EAGAIN */
 	bool eof;    /* read returned 0 */
+	bool hup;    /* the peer shut its writing: a short read does not drain it */
 	bool err;
 	bool shut;   /* we shut down our writing */
 };
@@ -204,5 +205,10 @@ void lb_session_drop_idle(struct lb_wgen *wg);
 void lb_session_again(struct lb_session *s);
 /* The peer is in the listener's accept-proxy list: a PROXY header comes first. */
 bool lb_session_trusted(const struct lb_session *s);
+/* Between two requests: a session of an older generation moves to the current one (a
+ * listener of the same name and mode), so a kept-alive client sees a reload at once. */
+void lb_session_rebase(struct lb_session *s);
+/* Passive health of srv after a try, with the transition logged. */
+void lb_session_passive(struct lb_session *s, struct lb_server *srv, bool ok);
 /* Logs, once per outage, that a listener has no usable server. */
 void lb_session_log_no_server(struct lb_session *s);

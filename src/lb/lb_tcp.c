@@ -42,7 +42,7 @@ lb_tcp_fill(struct lb_session *s, int d, struct lb_side *from)
 	                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	if (n > 0) {
 		s->pipe_fill[d] += (size_t)n;
-		if ((size_t)n < want)
+		if ((size_t)n < want && !from->hup)
 			from->rd = false;
 		return true;
 	}
@@ -176,7 +176,7 @@ lb_tcp_connect_step(struct lb_session *s)
 			return false;
 		}
 	}
-	lb_pool_passive(s->pool, s->srv, true, ev_now_ns(lb_session_loop(s)));
+	lb_session_passive(s, s->srv, true);
 	s->state = LB_S_TUNNEL;
 	lb_session_deadline(s, s->lc->timeout.tunnel_ms);
 	return true;

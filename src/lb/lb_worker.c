@@ -224,8 +224,10 @@ static void
 lb_listen_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 {
 	struct lb_listen *L = io->data;
+	const struct lb_pool *pool = L->w->cur->gen->pools[L->li];
 	for (int i = 0; i < LB_ACCEPT_BATCH; i++) {
-		if (lb_worker_full(L->w)) {
+		if (lb_worker_full(L->w) ||
+		    (pool->maxclients && atomic_load(&pool->clients) >= pool->maxclients)) {
 			lb_listen_pause(L);
 			return;
 		}

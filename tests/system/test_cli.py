@@ -72,9 +72,15 @@ def test_bad_options_exit_2(run, args):
 
 
 def test_unavailable_verb_exits_2(run):
-    r = run("lb")
+    r = run("milter")
     assert r.returncode == 2
-    assert "rampart: lb: not yet available" in r.stderr
+    assert "rampart: milter: not yet available" in r.stderr
+
+
+def test_lb_without_lb_section_exits_2(run, root):
+    r = run("lb", "-c", root / "etc" / "rampart.yaml")
+    assert r.returncode == 2
+    assert "no lb section to run" in r.stderr
 
 
 def test_version(run):

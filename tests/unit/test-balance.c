@@ -606,7 +606,7 @@ test_hash_half_open(void **state)
 	size_t count[4] = {0};
 	count_picks(LB_BALANCE_SOURCE, pool, 4000, SEC, count);
 	assert_true(count[2] > 500);
-	assert_true(lb_pool_passive(pool, s2, false, 10 * SEC));
+	assert_int_equal(lb_pool_passive(pool, s2, false, 10 * SEC), LB_PASSIVE_EJECTED);
 	for (uint32_t i = 0; i < 4000; i++) {
 		struct net_addr c = v4(i * 2654435761u);
 		assert_ptr_not_equal(pick(b, &c, 11 * SEC, NULL), s2);

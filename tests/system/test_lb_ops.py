@@ -1,0 +1,481 @@
+"""`rampart lb` operations with real nginx backends: SIGHUP reloads under wrk load, a broken
+reload, `rampart lb ctl`, the stats listener, the access log, `rampart up`,
+`rampart check-config`, and the PROXY protocol both ways."""
+import collections
+import json
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from lbutil import (RAMPART, free_port, http_get, lb, listener, parse_response,  # noqa: F401
+                    raw_exchange, render_config, server, wait_for, who)
+from nginx import nginx, parse_headers_answer  # noqa: F401
+
+NO_CHECK = {"type": "none"}
+FAST_CHECK = {"type": "http", "path": "/", "interval": "300ms", "timeout": "300ms",
+              "rise": 2, "fall": 2}
+
+
+def pool(*backends, **kw):
+    return [server(b.name, b.addr, **kw) for b in backends]
+
+
+# ---------------------------------------------------------------- reload
+
+def parse_wrk(out):
+    m = re.search(r"(\d+) requests in", out)
+    return {
+        "requests": int(m.group(1)) if m else 0,
+        "non2xx": re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out),
+        "socket_errors": re.search(r"Socket errors:.*", out),
+    }
+
+
+def test_sighup_changes_servers_under_load_without_errors(lb, nginx):
+    wrk = shutil.which("wrk")
+    if not wrk:
+        pytest.fail("wrk is not installed (Debian package wrk)")
+    s1, s2, s3 = nginx("s1"), nginx("s2"), nginx("s3")
+    port = free_port()
+    lis = lambda servers: [listener("web", port, servers, check=FAST_CHECK,  # noqa: E731
+                                    access_log=False)]
+    l = lb(lis(pool(s1, s2)))
+    for b in (s1, s2):
+        l.wait_health(b.name, "up")
+
+    def served(b):  # requests of clients (health checks send another Host)
+        return [e for e in b.access_log() if e["http_host"] == f"127.0.0.1:{port}"]
+
+    proc = subprocess.Popen([wrk, "-t1", "-c20", "-d6s", "--timeout", "5s",
+                             f"http://127.0.0.1:{port}/"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(1.2)
+        assert "lb reloaded" in l.reload(lis(pool(s1, s2, s3)))  # add s3
+        time.sleep(1.2)
+        assert "lb reloaded" in l.reload(lis(pool(s2, s3)))  # remove s1
+        time.sleep(1.0)
+        s1_after_removal = len(served(s1))
+        s3_seen = len(served(s3))
+        assert "lb reloaded" in l.reload(lis([server("s2", s2.addr, weight=2),
+                                              server("s3", s3.addr)]))  # a weight change
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+    w = parse_wrk(out)
+    assert w["requests"] > 0, out
+    assert not w["non2xx"], out
+    assert not w["socket_errors"], out
+    assert l.alive()
+    assert s3_seen > 0, "the added server got no traffic after the reload"
+    assert len(served(s3)) > s3_seen
+    assert len(served(s1)) == s1_after_removal, \
+        f"the removed server still got {len(served(s1)) - s1_after_removal} requests"
+    # and after the load: s2 and s3 only, 2:1
+    seen = collections.Counter(who(port) for _ in range(30))
+    assert seen == {"s2": 20, "s3": 10}, seen
+
+
+def test_reload_with_error_keeps_running_config(lb, nginx):
+    s1, s2 = nginx("s1"), nginx("s2")
+    port = free_port()
+    good = [listener("web", port, pool(s1, s2), check=NO_CHECK)]
+    l = lb(good)
+    assert set(who(port) for _ in range(4)) == {"s1", "s2"}
+    bad = render_config(good, l.ctl_socket).replace("check:", "balance: bogus\n      check:")
+    assert "balance: bogus" in bad
+    line = l.reload(text=bad)
+    assert "keeping the running configuration" in line, l.log()
+    assert re.search(r"lb\.yaml:\d+:\d+", l.log()), l.log()  # the error, with its place
+    assert l.alive()
+    assert [who(port) for _ in range(6)] in (["s1", "s2"] * 3, ["s2", "s1"] * 3)
+    # a listener address already taken by another socket: refused as a whole, kept running
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        two = good + [listener("other", taken.getsockname()[1], pool(s1), check=NO_CHECK)]
+        line = l.reload(two)
+        assert "keeping the running configuration" in line, l.log()
+        assert l.alive() and who(port) in ("s1", "s2")
+        assert set(l.show_json()["listeners"][i]["name"]
+                   for i in range(len(l.show_json()["listeners"]))) == {"web"}
+    finally:
+        taken.close()
+    # a good reload after the bad ones still works
+    assert "lb reloaded" in l.reload([listener("web", port, pool(s2), check=NO_CHECK)])
+    assert [who(port) for _ in range(4)] == ["s2"] * 4
+
+
+def test_reload_new_listener_and_keeps_connection(lb, nginx):
+    """A keep-alive client connection survives a reload; a new listener starts listening."""
+    s1, s2 = nginx("s1"), nginx("s2")
+    port, port2 = free_port(), free_port()
+    l = lb([listener("web", port, pool(s1), check=NO_CHECK)])
+    from lbutil import connection
+    c = connection(port)
+    c.request("GET", "/")
+    assert c.getresponse().read() == b"s1\n"
+    l.reload([listener("web", port, pool(s2), check=NO_CHECK),
+              listener("two", port2, pool(s1), check=NO_CHECK)])
+    c.request("GET", "/")
+    r = c.getresponse()
+    assert r.status == 200 and r.read() in (b"s1\n", b"s2\n")
+    assert who(port) == "s2"  # a new connection: the new pool
+    assert who(port2) == "s1"
+
+    # the kept-alive connection moves to the new pool too (after a moment): s1 is no longer
+    # in web's pool, so no request on it may go there
+    def on_kept_connection():
+        c.request("GET", "/")
+        return c.getresponse().read()
+
+    wait_for(lambda: [on_kept_connection() for _ in range(4)] == [b"s2\n"] * 4, 5,
+             interval=0.2, what="requests on the kept-alive connection going to the new pool")
+    c.close()
+
+
+# ---------------------------------------------------------------- ctl
+
+def test_ctl_show_disable_enable_weight(lb, nginx):
+    s1, s2 = nginx("s1"), nginx("s2")
+    port = free_port()
+    l = lb([listener("web", port, pool(s1, s2), check=NO_CHECK)])
+    r = l.ctl("show", "servers")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert any(re.search(rf"^web\s+s1\s+{re.escape(s1.addr)}\s", ln) for ln in lines), r.stdout
+    assert any(re.search(rf"^web\s+s2\s+{re.escape(s2.addr)}\s", ln) for ln in lines), r.stdout
+    assert l.ctl("show", "servers", "web").returncode == 0
+    data = l.show_json()
+    srv = {s["name"]: s for s in data["listeners"][0]["servers"]}
+    assert srv["s1"]["address"] == s1.addr and srv["s1"]["admin"] == "ready"
+    assert srv["s1"]["weight"] == 1
+    r = l.ctl("show", "prometheus")
+    assert r.returncode == 0 and "s1" in r.stdout
+
+    for _ in range(4):
+        who(port)
+    assert l.servers()["s1"]["total"] == 2 and l.servers()["s2"]["total"] == 2
+
+    r = l.ctl("disable", "web/s1")
+    assert r.returncode == 0, r.stderr
+    assert l.servers()["s1"]["admin"] != "ready"
+    assert [who(port) for _ in range(10)] == ["s2"] * 10
+    r = l.ctl("enable", "web/s1")
+    assert r.returncode == 0, r.stderr
+    assert l.servers()["s1"]["admin"] == "ready"
+    assert set(who(port) for _ in range(4)) == {"s1", "s2"}
+
+    assert l.ctl("weight", "web/s1", "3").returncode == 0
+    assert l.servers()["s1"]["weight"] == 3
+    seen = collections.Counter(who(port) for _ in range(40))
+    assert 28 <= seen["s1"] <= 32 and seen["s1"] + seen["s2"] == 40, seen
+    assert l.ctl("weight", "web/s1", "0").returncode == 0
+    assert [who(port) for _ in range(8)] == ["s2"] * 8
+    assert l.ctl("weight", "web/s1", "1").returncode == 0
+    assert set(who(port) for _ in range(4)) == {"s1", "s2"}
+
+
+def test_ctl_exit_codes(lb, nginx, tmp_path):
+    s1 = nginx("s1")
+    port = free_port()
+    l = lb([listener("web", port, pool(s1), check=NO_CHECK)])
+    ok = l.ctl("show", "servers")
+    assert ok.returncode == 0
+    # 1: the lb refused the command
+    for args in (("disable", "web/nosuch"), ("enable", "nosuch/s1"), ("drain", "web/nosuch"),
+                 ("weight", "web/s1", "999"), ("weight", "web/s1", "-1"),
+                 ("weight", "web/s1", "many"), ("frobnicate",), ("disable", "web")):
+        r = l.ctl(*args)
+        assert r.returncode == 1, (args, r.returncode, r.stdout, r.stderr)
+        assert r.stderr.strip(), args
+    assert l.servers()["s1"]["weight"] == 1 and l.servers()["s1"]["admin"] == "ready"
+    # 2: usage
+    r = subprocess.run([RAMPART, "lb", "ctl", "-s", l.ctl_socket], capture_output=True,
+                       text=True, timeout=20)
+    assert r.returncode == 2, r
+    r = subprocess.run([RAMPART, "lb", "ctl", "--bogus", "show", "servers"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2, r
+    # 3: cannot reach the socket
+    r = l.ctl("show", "servers", socket_path=str(tmp_path / "nothing.sock"))
+    assert r.returncode == 3, r
+    # the socket named by the config (-c)
+    r = subprocess.run([RAMPART, "lb", "ctl", "-c", str(l.config), "show", "json"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0 and json.loads(r.stdout)["listeners"][0]["name"] == "web", r
+    # after the lb stops: 3
+    assert l.stop() == 0
+    r = l.ctl("show", "servers")
+    assert r.returncode == 3, r
+
+
+def test_ctl_drain_lets_requests_in_flight_finish(lb, nginx):
+    s1, s2 = nginx("s1"), nginx("s2")
+    port = free_port()
+    l = lb([listener("web", port, pool(s1, s2), check=NO_CHECK)])
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(
+        http_get(port, "/slow?ms=3000", timeout=30)), daemon=True) for _ in range(2)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: all(s["active"] == 1 for s in l.servers().values()), 10,
+             what="one slow request in flight on each server")
+    r = l.ctl("drain", "web/s1")
+    assert r.returncode == 0, r.stderr
+    assert l.servers()["s1"]["admin"] not in ("ready",)
+    assert [who(port) for _ in range(10)] == ["s2"] * 10
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(r[2] for r in results) == [b"s1\n", b"s2\n"]
+    assert all(r[0] == 200 for r in results)
+    assert [who(port) for _ in range(4)] == ["s2"] * 4
+    assert l.ctl("enable", "web/s1").returncode == 0
+    assert set(who(port) for _ in range(4)) == {"s1", "s2"}
+
+
+# ---------------------------------------------------------------- stats, access log
+
+def test_stats_listener_json_and_metrics(lb, nginx):
+    s1, s2 = nginx("s1"), nginx("s2")
+    port = free_port()
+    l = lb([listener("web", port, pool(s1, s2), check=NO_CHECK)], stats=True)
+    for _ in range(6):
+        who(port)
+    http_get(port, "/status/404")
+    http_get(port, "/status/404")
+    st, headers, body = http_get(l.stats_port, "/stats")
+    assert st == 200 and "json" in headers.get("content-type", ""), headers
+    data = json.loads(body)
+    lis = {x["name"]: x for x in data["listeners"]}
+    srv = {s["name"]: s for s in lis["web"]["servers"]}
+    assert srv["s1"]["total"] + srv["s2"]["total"] == 8, srv
+    assert srv["s1"]["responses"]["4xx"] + srv["s2"]["responses"]["4xx"] == 2
+    assert srv["s1"]["responses"]["2xx"] + srv["s2"]["responses"]["2xx"] == 6
+    st, headers, body = http_get(l.stats_port, "/metrics")
+    text = body.decode()
+    assert st == 200 and "text/plain" in headers.get("content-type", ""), headers
+    assert "# TYPE" in text
+    samples = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    assert samples and all(re.match(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? \S+$', ln)
+                           for ln in samples), text[:2000]
+    assert any('server="s1"' in ln and 'listener="web"' in ln for ln in samples), text[:2000]
+    assert http_get(l.stats_port, "/nothing-here")[0] == 404
+
+
+def test_access_log_line_per_request(lb, nginx):
+    s1 = nginx("s1")
+    port = free_port()
+    l = lb([listener("web", port, pool(s1), check=NO_CHECK, access_log=True)])
+    paths = ["/a", "/b/c", "/status/404", "/d?q=1"]
+    for p in paths:
+        http_get(port, p, source="127.0.0.3")
+    http_get(port, "/e", method="HEAD")
+    wait_for(lambda: len(l.access_lines()) >= 5, 10, what="5 access log lines")
+    lines = l.access_lines()
+    assert len(lines) == 5, l.log()
+    for e, p in zip(lines, paths):
+        assert e["listener"] == "web" and e["server"] == "s1" and e["method"] == "GET", e
+        assert e["path"] == p.split("?")[0] or e["path"] == p, e
+        assert e["client"].split(":")[0] == "127.0.0.3", e
+    assert [e["status"] for e in lines] == ["200", "200", "404", "200", "200"]
+    assert lines[4]["method"] == "HEAD"
+    # access-log off: no lines
+    port2 = free_port()
+    l2 = lb([listener("quiet", port2, pool(s1), check=NO_CHECK, access_log=False)],
+            name="quiet")
+    http_get(port2, "/x")
+    time.sleep(0.3)
+    assert not l2.access_lines()
+
+
+# ---------------------------------------------------------------- rampart up, check-config
+
+def test_rampart_up_starts_the_lb(lb, nginx):
+    s1 = nginx("s1")
+    port = free_port()
+    u = lb([listener("web", port, pool(s1), check=NO_CHECK)], verb=("up",))
+    assert who(port) == "s1"
+    wait_for(lambda: u.ctl("show", "servers").returncode == 0, 10, what="the ctl socket")
+    u.proc.send_signal(signal.SIGTERM)
+    assert u.proc.wait(timeout=15) == 0
+    with pytest.raises(OSError):
+        http_get(port, "/", timeout=2)
+
+
+BAD_CONFIGS = [
+    # (id, config text, the message's substring, exact line); the bad line is marked <<<;
+    # rules on a whole listener may point at its entry or the servers key near it
+    ("bogus-balance", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      balance: bogus  # <<<
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "bogus", True),
+    ("server-without-address", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+        - { name: s2 }  # <<<
+""", "address", True),
+    ("duplicate-server-names", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      servers:  # <<<
+        - { name: s1, address: 127.0.0.1:9001 }
+        - { name: s1, address: 127.0.0.1:9002 }
+""", "s1", False),
+    ("header-without-hash-header", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web  # <<<
+      bind: 127.0.0.1:18080
+      balance: header
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "hash-header", False),
+    ("bad-server-address", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      servers:
+        - { name: s1, address: "127.0.0.1" }  # <<<
+""", "address", True),
+]
+
+
+@pytest.mark.parametrize("text,needle,exact", [c[1:] for c in BAD_CONFIGS],
+                         ids=[c[0] for c in BAD_CONFIGS])
+def test_check_config_reports_bad_lb_config(run, tmp_path, text, needle, exact):
+    path = tmp_path / "rampart.yaml"
+    path.write_text(text)
+    bad_line = [i + 1 for i, ln in enumerate(text.splitlines()) if "# <<<" in ln][0]
+    r = run("check-config", path)
+    assert r.returncode == 2, r
+    out = r.stdout + r.stderr
+    m = re.search(rf"{re.escape(str(path))}:(\d+):(\d+): (.*)", out)
+    assert m, out
+    line = int(m.group(1))
+    if exact:
+        assert line == bad_line, out
+    else:
+        assert abs(line - bad_line) <= 2, out
+    assert needle in m.group(3), out
+    good = path.with_name("good.yaml")
+    good.write_text("lb:\n  ctl-socket: \"\"\n  listeners:\n    - name: web\n"
+                    "      bind: 127.0.0.1:18080\n      servers:\n"
+                    "        - { name: s1, address: 127.0.0.1:9001 }\n")
+    assert run("check-config", good).returncode == 0
+
+
+# ---------------------------------------------------------------- PROXY protocol
+
+def proxy_backend(nginx, name):
+    """An nginx backend with a second listen port that expects the PROXY protocol and answers
+    /pp with the address it conveyed."""
+    pp = free_port()
+    b = nginx(name, extra=f"""
+        listen 127.0.0.1:{pp} proxy_protocol;
+        location = /pp {{
+            return 200 "pp=$proxy_protocol_addr port=$proxy_protocol_port remote=$remote_addr\\n";
+        }}""")
+    return b, pp
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_send_proxy_conveys_client_address(lb, nginx, version):
+    b, pp = proxy_backend(nginx, "p1")
+    port = free_port()
+    lb([listener("web", port, [server("p1", f"127.0.0.1:{pp}", send_proxy=version)],
+                 check=NO_CHECK)])
+    from lbutil import connection
+    c = connection(port, source="127.0.0.42")
+    c.request("GET", "/pp")
+    r = c.getresponse()
+    body = r.read().decode()
+    src_port = c.sock.getsockname()[1]
+    assert r.status == 200, body
+    assert body.startswith("pp=127.0.0.42 "), body
+    assert f"port={src_port} " in body, (body, src_port)
+    # the PROXY header is sent once per server connection: a second request on it is fine
+    c.request("GET", "/pp")
+    r = c.getresponse()
+    assert r.status == 200 and r.read().decode().startswith("pp=127.0.0.42 ")
+    c.close()
+
+
+def test_send_proxy_tcp_mode(lb, nginx):
+    b, pp = proxy_backend(nginx, "p1")
+    port = free_port()
+    lb([listener("raw", port, [server("p1", f"127.0.0.1:{pp}", send_proxy="v1")],
+                 mode="tcp", check=NO_CHECK)])
+    out = raw_exchange(port, b"GET /pp HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       source="127.0.0.43")
+    st, _, body, _ = parse_response(out)
+    assert st == 200 and body.startswith(b"pp=127.0.0.43 "), out
+
+
+def proxy_v2(src, dst, sport, dport):
+    sig = b"\r\n\r\n\x00\r\nQUIT\n"
+    addrs = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack(">HH", sport, dport)
+    return sig + bytes([0x21, 0x11]) + struct.pack(">H", len(addrs)) + addrs
+
+
+REQ = b"GET /headers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+@pytest.mark.parametrize("header", [
+    b"PROXY TCP4 203.0.113.7 127.0.0.1 5555 80\r\n",
+    proxy_v2("203.0.113.7", "127.0.0.1", 5555, 80),
+], ids=["v1", "v2"])
+def test_accept_proxy_from_trusted_peer(lb, nginx, header):
+    s1 = nginx("s1")
+    port = free_port()
+    lb([listener("web", port, pool(s1), check=NO_CHECK, accept_proxy=["127.0.0.1/32"])])
+    out = raw_exchange(port, header + REQ, source="127.0.0.1")
+    st, _, body, _ = parse_response(out)
+    assert st == 200, out
+    h = parse_headers_answer(body)
+    assert h["x-forwarded-for"] == "203.0.113.7", h
+    assert h["forwarded"] == "for=203.0.113.7;proto=http", h
+
+
+def test_accept_proxy_not_from_untrusted_peer(lb, nginx):
+    s1 = nginx("s1")
+    port = free_port()
+    lb([listener("web", port, pool(s1), check=NO_CHECK, accept_proxy=["127.0.0.1/32"])])
+    before = len(s1.access_log())
+    out = raw_exchange(port, b"PROXY TCP4 203.0.113.7 127.0.0.1 5555 80\r\n" + REQ,
+                       source="127.0.0.2")
+    assert out.startswith(b"HTTP/1.1 400"), out
+    # a request without a PROXY header from that peer is served with its own address
+    out = raw_exchange(port, REQ, source="127.0.0.2")
+    st, _, body, _ = parse_response(out)
+    assert st == 200 and parse_headers_answer(body)["x-forwarded-for"] == "127.0.0.2"
+    # nginx writes its log line after the response: wait for it, then no other request came
+    wait_for(lambda: len(s1.access_log()) > before, 5, what="the access log line")
+    assert [e["http_x_forwarded_for"] for e in s1.access_log()[before:]] == ["127.0.0.2"]
