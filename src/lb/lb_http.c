@@ -356,7 +356,8 @@ lb_http_read_head(struct lb_session *s)
 		if (s->state == LB_S_IDLE) {
 			s->state = LB_S_HEAD;
 			s->t_req = ev_now_ns(lb_session_loop(s));
-			lb_session_deadline_keep(s, s->lc->timeout.request_ms);
+			/* not extended by later bytes: a slow head ends at request_ms (slowloris) */
+			lb_session_deadline(s, s->lc->timeout.request_ms);
 		}
 		b->c_end += (size_t)n;
 		return true;

@@ -189,12 +189,6 @@ lb_session_deadline(struct lb_session *s, uint64_t ms)
 		ev_timer_start(loop, &s->timer, s->deadline - now);
 }
 
-void
-lb_session_deadline_keep(struct lb_session *s, uint64_t ms)
-{
-	lb_session_deadline(s, ms);
-}
-
 struct lb_session *
 lb_session_new(struct lb_wgen *wg, unsigned li, int fd, const struct net_addr *peer)
 {

@@ -163,8 +163,6 @@ struct lb_session *lb_session_new(struct lb_wgen *wg, unsigned li, int fd,
 void lb_session_close(struct lb_session *s);
 /* The session times out after ms from now; a later deadline costs no timer operation. */
 void lb_session_deadline(struct lb_session *s, uint64_t ms);
-/* Fixed deadline that progress does not extend (request head: slowloris). */
-void lb_session_deadline_keep(struct lb_session *s, uint64_t ms);
 /* Makes sure s->b exists: -ENOMEM. */
 int lb_session_bufs(struct lb_session *s);
 /* Gives the buffers back when nothing is buffered (idle keep-alive costs no buffer). */

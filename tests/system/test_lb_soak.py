@@ -129,6 +129,8 @@ def test_soak_backends_killed_and_restarted(lb, nginx):
              f"the lb's fd count back to {base_fds}")
     rss_after = l.rss_kib()
     assert rss_after - rss_warm < 16 * 1024, (rss_warm, rss_after)
+    # a clean stop (under ASan in CI this also means no leak and no memory error)
+    assert l.stop() == 0, l.log()[-3000:]
 
 
 def test_cpu_hog_every_request_answered(lb, nginx):
@@ -165,3 +167,4 @@ def test_cpu_hog_every_request_answered(lb, nginx):
     assert l.alive()
     assert stats[200] + stats[404] > 20, stats
     assert set(stats) <= {200, 404}, stats  # slower, but not one error
+    assert l.stop() == 0, l.log()[-3000:]
