@@ -1,14 +1,15 @@
 """Self-test of the nginx backend fixture (tests/system/nginx.py) the lb system tests use."""
 import hashlib
 import http.client
+import os
 import socket
 import subprocess
 import time
 
 import pytest
 
-from nginx import (PyBackend, content, content_sha256, http_get, nginx, nginx_pair,  # noqa: F401
-                   parse_headers_answer, port_open, py_backend, ws_connect)
+from nginx import (content, content_sha256, http_get, nginx, nginx_backend,  # noqa: F401
+                   nginx_pair, parse_headers_answer, port_open, py_backend, ws_connect)
 
 
 def get(backend, path="/", **kw):
@@ -142,11 +143,9 @@ def test_py_backend_websocket_and_upload(py_backend):
 
 def test_teardown_leaves_nothing():
     """A backend made outside the fixture and closed: process gone, port refused, dir gone."""
-    from nginx import nginx_backend
     with nginx_backend("tmp") as b:
         port, d, pid = b.port, b.dir, b.pid
     assert refused(port) and not d.exists()
     with pytest.raises(ProcessLookupError):
-        import os
         os.kill(pid, 0)
     assert not port_open(port)
