@@ -268,18 +268,33 @@ lb_http_no_server(struct lb_session *s, int r)
 	return false;
 }
 
+/* The outcome of a server choice (first or retry): true when a connection is on its way. */
 static bool
-lb_http_assign(struct lb_session *s)
+lb_http_assigned(struct lb_session *s, int r)
 {
-	struct balance_key key;
-	lb_http_key(s, &key);
-	int r = lb_session_assign(s, &key);
 	if (r == -EAGAIN)
 		return false;
 	if (r < 0)
 		return lb_http_no_server(s, r);
 	s->log_server = s->srv->name;
 	return true;
+}
+
+static bool
+lb_http_assign(struct lb_session *s)
+{
+	struct balance_key key;
+	lb_http_key(s, &key);
+	return lb_http_assigned(s, lb_session_assign(s, &key));
+}
+
+/* The try failed before any response byte: the next server (or 503). */
+static bool
+lb_http_next_server(struct lb_session *s)
+{
+	struct balance_key key;
+	lb_http_key(s, &key);
+	return lb_http_assigned(s, lb_session_server_failed(s, &key));
 }
 
 /* PROXY header from a trusted peer: 1 consumed, 0 need more, -1 closed. */
@@ -397,17 +412,8 @@ lb_http_connect_step(struct lb_session *s)
 	int r = lb_session_connected(s);
 	if (r == 0)
 		return false;
-	if (r < 0) {
-		struct balance_key key;
-		lb_http_key(s, &key);
-		r = lb_session_server_failed(s, &key);
-		if (r == -EAGAIN)
-			return false;
-		if (r < 0)
-			return lb_http_no_server(s, r);
-		s->log_server = s->srv->name;
-		return true;
-	}
+	if (r < 0)
+		return lb_http_next_server(s);
 	if (!s->s->reused && s->srv->send_proxy != LB_PROXY_NONE)
 		lb_http_prepend_proxy(s);
 	s->state = LB_S_EXCHANGE;
@@ -490,15 +496,7 @@ lb_http_retry(struct lb_session *s)
 	}
 	s->b->h_sent = 0;
 	s->state = LB_S_QUEUED;
-	struct balance_key key;
-	lb_http_key(s, &key);
-	int r = lb_session_server_failed(s, &key);
-	if (r == -EAGAIN)
-		return false;
-	if (r < 0)
-		return lb_http_no_server(s, r);
-	s->log_server = s->srv->name;
-	return true;
+	return lb_http_next_server(s);
 }
 
 /*
@@ -851,16 +849,10 @@ lb_http_timeout(struct lb_session *s)
 		lb_session_unqueue(s);
 		lb_http_error(s, 503);
 		return;
-	case LB_S_CONNECT: {
-		struct balance_key key;
-		lb_http_key(s, &key);
-		int r = lb_session_server_failed(s, &key);
-		if (r < 0 && r != -EAGAIN)
-			lb_http_no_server(s, r);
-		else if (r == 0)
+	case LB_S_CONNECT:
+		if (lb_http_next_server(s))
 			lb_http_run(s);
 		return;
-	}
 	default:
 		if (!s->req_done)
 			lb_http_error(s, 408);
