@@ -142,6 +142,15 @@ ev_io_set(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	return 0;
 }
 
+static void
+ev_io_forget(struct ev_loop *loop, struct ev_io *io)
+{
+	io->active = false;
+	for (int i = 0; i < loop->batch_len; i++)
+		if (loop->batch[i].data.ptr == io)
+			loop->batch[i].data.ptr = NULL;
+}
+
 void
 ev_io_stop(struct ev_loop *loop, struct ev_io *io)
 {
@@ -149,10 +158,17 @@ ev_io_stop(struct ev_loop *loop, struct ev_io *io)
 		return;
 	/* fails only when the fd was already closed, which removed it from the set anyway */
 	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
-	io->active = false;
-	for (int i = 0; i < loop->batch_len; i++)
-		if (loop->batch[i].data.ptr == io)
-			loop->batch[i].data.ptr = NULL;
+	ev_io_forget(loop, io);
+}
+
+void
+ev_io_close(struct ev_loop *loop, struct ev_io *io)
+{
+	if (io->active)
+		ev_io_forget(loop, io);
+	if (io->fd >= 0)
+		close(io->fd);
+	io->fd = -1;
 }
 
 /* ---- timers: binary min-heap on when_ns ---- */

@@ -57,6 +57,9 @@ int ev_io_start(struct ev_loop *loop, struct ev_io *io);
 int ev_io_set(struct ev_loop *loop, struct ev_io *io, uint32_t events);
 /* Safe from inside any callback, including for a watcher with events still pending. */
 void ev_io_stop(struct ev_loop *loop, struct ev_io *io);
+/* Stops io and closes its fd in one step: closing drops the fd from epoll by itself, so no
+ * epoll_ctl is spent (the fd must not have been dup'ed). */
+void ev_io_close(struct ev_loop *loop, struct ev_io *io);
 
 void ev_timer_init(struct ev_timer *t, ev_timer_cb cb, void *data);
 /* (Re)arms t to fire once after after_ns; a running timer is moved. */

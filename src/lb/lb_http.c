@@ -726,8 +726,15 @@ lb_http_finish(struct lb_session *s)
 	s->resp_end = 0;
 	lb_http_access(s);
 	lb_session_release_server(s, reuse);
-	if (!s->keep_client || s->c.eof)
+	if (!s->keep_client || s->c.eof) {
+		/* nothing unread: a plain close sends FIN, no reset can hit the response (as
+		 * nginx does); otherwise drain first */
+		if (b->c_end == b->c_start && !s->c.rd) {
+			lb_session_close(s);
+			return false;
+		}
 		return lb_http_linger(s);
+	}
 	s->state = LB_S_IDLE;
 	b->h_len = b->h_sent = 0;
 	lb_session_deadline(s, s->lc->timeout.idle_ms);

@@ -80,8 +80,7 @@ lb_side_close(struct ev_loop *loop, struct lb_side *sd)
 {
 	if (sd->fd < 0)
 		return;
-	ev_io_stop(loop, &sd->io);
-	close(sd->fd);
+	ev_io_close(loop, &sd->io);
 	sd->fd = -1;
 }
 

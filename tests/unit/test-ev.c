@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* cmocka.h needs setjmp.h, stdarg.h and stddef.h first */
@@ -105,6 +106,48 @@ test_ev_io_read(void **state)
 	ev_io_stop(loop, &io); /* twice is harmless */
 	close(p[0]);
 	close(p[1]);
+}
+
+/* Edge-triggered with EV_RDHUP: data and the peer's shutdown are reported together, once;
+ * with nothing new, a second turn reports nothing (the guard timer would fire). */
+static void
+test_ev_edge_rdhup_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	struct test_ev_io_rec *rec = io->data;
+	rec->calls++;
+	rec->events |= events;
+	rec->n = read(io->fd, rec->buf, 2); /* leave bytes unread: no new edge for them */
+}
+
+static void
+test_ev_stop_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	ev_break(loop, 7);
+}
+
+static void
+test_ev_io_edge_rdhup(void **state)
+{
+	struct ev_loop *loop = test_ev_loop(state);
+	int sp[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+	struct test_ev_io_rec rec = {0};
+	struct ev_io io;
+	ev_io_init(&io, sp[0], EV_READ | EV_EDGE | EV_RDHUP, test_ev_edge_rdhup_cb, &rec);
+	assert_int_equal(ev_io_start(loop, &io), 0);
+	assert_int_equal(write(sp[1], "ping", 4), 4);
+	assert_int_equal(shutdown(sp[1], SHUT_WR), 0);
+	struct ev_timer stop;
+	ev_timer_init(&stop, test_ev_stop_cb, NULL);
+	assert_int_equal(ev_timer_start(loop, &stop, EV_MSEC(200)), 0);
+	assert_int_equal(ev_run(loop), 7);
+	assert_int_equal(rec.calls, 1);
+	assert_int_equal(rec.events, EV_READ | EV_RDHUP);
+	assert_int_equal(rec.n, 2);
+	ev_io_close(loop, &io);
+	assert_false(io.active);
+	assert_int_equal(io.fd, -1);
+	close(sp[1]);
 }
 
 static void
@@ -705,6 +748,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    TEST_EV(test_ev_io_read),
+	    TEST_EV(test_ev_io_edge_rdhup),
 	    TEST_EV(test_ev_io_write),
 	    TEST_EV(test_ev_io_set),
 	    TEST_EV(test_ev_io_hangup),
