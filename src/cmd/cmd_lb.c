@@ -66,7 +66,8 @@ cmd_lb_ctl(int argc, char **argv)
 		sock = from_config;
 	int r = lb_ctl_request(sock, buf_cstr(&line), CMD_LB_CTL_TIMEOUT_MS, &reply);
 	if (r < 0) {
-		cmd_error("lb", "cannot talk to %s: %s (is rampart lb running?)", sock, strerror(-r));
+		cmd_error("lb", "cannot talk to %s: %s (is rampart lb running?)", sock,
+		          strerror(-r));
 		return CMD_EXIT_TEMP;
 	}
 	const char *text = buf_cstr(&reply);

@@ -58,7 +58,9 @@ static const struct cfg_field parts_root_fields[] = {
      .type = CFG_SECTION,
      .offset = offsetof(struct parts_cfg, metrics),
      .schema = &parts_metrics_schema},
-    {.key = "lb", .type = CFG_SECTION, .offset = offsetof(struct parts_cfg, lb),
+    {.key = "lb",
+     .type = CFG_SECTION,
+     .offset = offsetof(struct parts_cfg, lb),
      .schema = &lb_config_schema},
     {0},
 };

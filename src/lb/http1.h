@@ -72,8 +72,8 @@ struct http1_msg {
 	/* both */
 	int body; /* enum http1_body */
 	uint64_t content_length;
-	bool keep_alive;   /* after this message the connection stays open (version + Connection) */
-	bool upgrade;      /* Connection: upgrade with an Upgrade field (request), or 101 */
+	bool keep_alive; /* after this message the connection stays open (version + Connection) */
+	bool upgrade;    /* Connection: upgrade with an Upgrade field (request), or 101 */
 	bool expect_continue; /* request: Expect: 100-continue */
 	bool has_host;
 	uint32_t host_off, host_len;
@@ -104,8 +104,7 @@ int http1_parse_request(const char *buf, size_t len, struct http1_msg *m);
 int http1_parse_response(const char *buf, size_t len, int req_method, struct http1_msg *m);
 
 /* The header with this name (case-insensitive), or NULL. */
-const struct http1_header *http1_find(const struct http1_msg *m, const char *buf,
-                                      const char *name);
+const struct http1_header *http1_find(const struct http1_msg *m, const char *buf, const char *name);
 
 struct http1_chunked {
 	int state;

@@ -8,8 +8,8 @@
 #include "lb_worker.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -49,7 +49,8 @@ lb_bind_one(const struct net_addr *a)
 	int r = net_addr_to_sockaddr(a, &ss, &sl);
 	if (r < 0)
 		return r;
-	_cleanup_close_ int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	_cleanup_close_ int fd =
+	    socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -172,8 +173,8 @@ lb_bind_gen(struct lb *lb, const struct lb_gen *g, int *fds, char *err, size_t e
 		if (r < 0) {
 			char a[NET_ADDR_STRLEN] = "?";
 			net_addr_format(&lc[l].bind, true, a, sizeof(a));
-			snprintf(err, errlen, "cannot listen on %s (listener %s): %s", a, lc[l].name,
-			         strerror(-r));
+			snprintf(err, errlen, "cannot listen on %s (listener %s): %s", a,
+			         lc[l].name, strerror(-r));
 			while (lb->nbound > before)
 				lb_bound_close(lb, &lb->bound[--lb->nbound]);
 			return r;
@@ -290,7 +291,10 @@ lb_switch(struct lb *lb, struct lb_gen *g, int *fds)
 			if (!lb->bound[i].used)
 				closing[nclose++] = lb->bound[i].fds[t];
 		lb_gen_ref(g);
-		struct lb_msg m = {.type = LB_MSG_SWITCH, .gen = g, .fds = wfds, .close_fds = closing,
+		struct lb_msg m = {.type = LB_MSG_SWITCH,
+		                   .gen = g,
+		                   .fds = wfds,
+		                   .close_fds = closing,
 		                   .nclose = nclose};
 		lb_worker_send(&lb->workers[t], &m);
 		lb_gen_unref(g); /* the worker took its own reference */

@@ -7,19 +7,17 @@
 #include <string.h>
 
 const char *const lb_mode_names[] = {"http", "tcp", NULL};
-const char *const lb_balance_names[] = {"roundrobin", "random", "leastconn", "source", "uri",
-                                        "header",     "random-two", "ewma", NULL};
+const char *const lb_balance_names[] = {"roundrobin", "random",     "leastconn", "source", "uri",
+                                        "header",     "random-two", "ewma",      NULL};
 static const char *const lb_check_names[] = {"none", "tcp", "http", "send", NULL};
 static const char *const lb_proxy_names[] = {"none", "v1", "v2", NULL};
 
-#define DUR(k, member, d, h)                                                                      \
-	{.key = k,                                                                                 \
-	 .type = CFG_DURATION,                                                                     \
-	 .offset = offsetof(struct lb_timeouts_cfg, member),                                        \
-	 .def = d,                                                                                 \
-	 .min = 1,                                                                                 \
-	 .max = 7 * 24 * 3600 * 1000LL,                                                            \
-	 .help = h}
+#define DUR(k, member, d, h)                                                                       \
+	{                                                                                          \
+		.key = k, .type = CFG_DURATION,                                                    \
+		.offset = offsetof(struct lb_timeouts_cfg, member), .def = d, .min = 1,            \
+		.max = 7 * 24 * 3600 * 1000LL, .help = h                                           \
+	}
 
 static const struct cfg_field lb_timeout_fields[] = {
     DUR("connect", connect_ms, "5s", "a server connection not established by then is a failure"),
@@ -115,8 +113,7 @@ static const struct cfg_field lb_passive_fields[] = {
      .help = "consecutive connection errors (and 5xx) that take a server out; 0: never"},
     {PAS("cooldown", CFG_DURATION, cooldown_ms), .def = "10s", .min = 1, .max = 3600 * 1000,
      .help = "without an active check, an ejected server is tried again after"},
-    {PAS("count-5xx", CFG_BOOL, count_5xx), .def = "true",
-     .help = "5xx responses count as errors"},
+    {PAS("count-5xx", CFG_BOOL, count_5xx), .def = "true", .help = "5xx responses count as errors"},
     {0},
 };
 
@@ -172,8 +169,8 @@ static const struct cfg_field lb_listener_fields[] = {
      .help = "client connections on this listener; 0: the global limit only"},
     {LIS("queue", CFG_INT, queue_max), .def = "1024", .min = 0, .max = 1000000,
      .help = "requests waiting for a server slot; past it 503"},
-    {LIS("max-header-size", CFG_SIZE, max_header), .def = "16k", .min = 1024,
-     .max = 1024 * 1024, .help = "largest request head; past it 431"},
+    {LIS("max-header-size", CFG_SIZE, max_header), .def = "16k", .min = 1024, .max = 1024 * 1024,
+     .help = "largest request head; past it 431"},
     {LIS("slow-start", CFG_DURATION, slow_start_ms), .def = "0s", .max = 3600 * 1000,
      .help = "a recovered server's weight ramps up over this time; 0: at once"},
     {LIS("forwarded", CFG_BOOL, forwarded), .def = "true",
@@ -205,7 +202,8 @@ lb_config_check_listener(void *obj, struct cfg_check *chk)
 				                s[i].name);
 	if (l->balance == LB_BALANCE_HEADER && (!l->hash_header || !*l->hash_header))
 		cfg_check_error(chk, "hash-header", "balance header needs hash-header");
-	if (l->mode == LB_MODE_TCP && (l->balance == LB_BALANCE_URI || l->balance == LB_BALANCE_HEADER))
+	if (l->mode == LB_MODE_TCP &&
+	    (l->balance == LB_BALANCE_URI || l->balance == LB_BALANCE_HEADER))
 		cfg_check_error(chk, "balance", "uri and header balancing need mode http");
 }
 
@@ -239,10 +237,11 @@ lb_config_check(void *obj, struct cfg_check *chk)
 	for (size_t i = 0; i < c->listeners.n; i++)
 		for (size_t j = 0; j < i; j++) {
 			if (l[i].name && l[j].name && !strcmp(l[i].name, l[j].name))
-				cfg_check_error(chk, "listeners", "listener name '%s' is used twice",
-				                l[i].name);
+				cfg_check_error(chk, "listeners",
+				                "listener name '%s' is used twice", l[i].name);
 			if (net_addr_equal(&l[i].bind, &l[j].bind))
-				cfg_check_error(chk, "listeners", "two listeners bind the same address");
+				cfg_check_error(chk, "listeners",
+				                "two listeners bind the same address");
 		}
 	c->enabled = c->listeners.n > 0;
 }

@@ -59,13 +59,13 @@ struct lb_passive_cfg {
 };
 
 struct lb_timeouts_cfg {
-	uint64_t connect_ms; /* server connect */
-	uint64_t client_ms;  /* client silent while we wait for it (body, tcp idle) */
-	uint64_t server_ms;  /* server silent while we wait for its response */
-	uint64_t request_ms; /* whole request head must arrive within (slowloris) */
-	uint64_t idle_ms;    /* keep-alive client between requests */
-	uint64_t queue_ms;   /* wait for a server slot */
-	uint64_t tunnel_ms;  /* upgraded (WebSocket) and tcp connections idle */
+	uint64_t connect_ms;   /* server connect */
+	uint64_t client_ms;    /* client silent while we wait for it (body, tcp idle) */
+	uint64_t server_ms;    /* server silent while we wait for its response */
+	uint64_t request_ms;   /* whole request head must arrive within (slowloris) */
+	uint64_t idle_ms;      /* keep-alive client between requests */
+	uint64_t queue_ms;     /* wait for a server slot */
+	uint64_t tunnel_ms;    /* upgraded (WebSocket) and tcp connections idle */
 	uint64_t pool_idle_ms; /* idle pooled server connection kept */
 };
 
@@ -94,9 +94,9 @@ struct lb_listener_cfg {
 	int64_t queue_max;   /* requests waiting for a server slot */
 	uint64_t max_header; /* request head bytes; past it 431 */
 	uint64_t slow_start_ms;
-	bool forwarded;                   /* add X-Forwarded-For/-Proto and Forwarded */
-	struct cfg_list accept_proxy;     /* struct net_cidr: peers whose PROXY header is read */
-	bool transparent;                 /* connect from the client's address (IP_TRANSPARENT) */
+	bool forwarded;               /* add X-Forwarded-For/-Proto and Forwarded */
+	struct cfg_list accept_proxy; /* struct net_cidr: peers whose PROXY header is read */
+	bool transparent;             /* connect from the client's address (IP_TRANSPARENT) */
 	bool access_log;
 	struct cfg_list servers; /* struct lb_server_cfg */
 };
@@ -106,7 +106,7 @@ struct lb_stats_cfg {
 };
 
 struct lb_cfg {
-	bool enabled; /* true when the section is present with listeners */
+	bool enabled;    /* true when the section is present with listeners */
 	int64_t threads; /* 0 = auto: one per CPU */
 	int64_t maxconn; /* all client connections */
 	char *ctl_socket;

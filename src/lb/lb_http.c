@@ -19,15 +19,24 @@ static const char *
 lb_http_reason(int code)
 {
 	switch (code) {
-	case 400: return "Bad Request";
-	case 408: return "Request Timeout";
-	case 431: return "Request Header Fields Too Large";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Error";
+	case 400:
+		return "Bad Request";
+	case 408:
+		return "Request Timeout";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Error";
 	}
 }
 
@@ -45,8 +54,9 @@ lb_http_access(struct lb_session *s)
 	log_info("access listener=%s client=%s server=%s method=%s path=%.*s status=%d bytes=%llu "
 	         "ms=%llu.%03llu",
 	         s->pool->listener, peer, s->log_server ? s->log_server : "-",
-	         *s->method_name ? s->method_name : "-", ulen, uri, s->status, (unsigned long long)s->bytes_out,
-	         (unsigned long long)(us / 1000), (unsigned long long)(us % 1000));
+	         *s->method_name ? s->method_name : "-", ulen, uri, s->status,
+	         (unsigned long long)s->bytes_out, (unsigned long long)(us / 1000),
+	         (unsigned long long)(us % 1000));
 }
 
 struct lb_head {
@@ -107,7 +117,8 @@ lb_http_put_field(struct lb_session *s, struct lb_head *h, const char *src,
                   const struct http1_header *f)
 {
 	const char *want = s->lc->hash_header;
-	if (want && f->name_len == strlen(want) && !strncasecmp(src + f->name_off, want, f->name_len)) {
+	if (want && f->name_len == strlen(want) &&
+	    !strncasecmp(src + f->name_off, want, f->name_len)) {
 		s->has_key_hdr = true;
 		s->key_hdr_off = (uint32_t)(h->n + f->name_len + 2);
 		s->key_hdr_len = f->value_len;
@@ -226,7 +237,8 @@ lb_http_request(struct lb_session *s, size_t head_len)
 		return false;
 	}
 	lb_session_rebase(s);
-	size_t ml = m->method_len < sizeof(s->method_name) ? m->method_len : sizeof(s->method_name) - 1;
+	size_t ml =
+	    m->method_len < sizeof(s->method_name) ? m->method_len : sizeof(s->method_name) - 1;
 	memcpy(s->method_name, src + m->method_off, ml);
 	s->method_name[ml] = 0;
 	s->method = m->method;
@@ -371,7 +383,8 @@ lb_http_read_head(struct lb_session *s)
 		if (s->state == LB_S_IDLE) {
 			s->state = LB_S_HEAD;
 			s->t_req = ev_now_ns(lb_session_loop(s));
-			/* not extended by later bytes: a slow head ends at request_ms (slowloris) */
+			/* not extended by later bytes: a slow head ends at request_ms (slowloris)
+			 */
 			lb_session_deadline(s, s->lc->timeout.request_ms);
 		}
 		b->c_end += (size_t)n;
@@ -461,7 +474,8 @@ lb_http_req_out(struct lb_session *s)
 	if (!s->s->sd.wr || (!head && !body))
 		return false;
 	struct iovec iov[2] = {{b->h + b->h_sent, head}, {b->c + b->c_start, body}};
-	ssize_t n = head ? lb_side_writev(&s->s->sd, iov, 2) : lb_side_write(&s->s->sd, iov[1].iov_base, body);
+	ssize_t n = head ? lb_side_writev(&s->s->sd, iov, 2)
+	                 : lb_side_write(&s->s->sd, iov[1].iov_base, body);
 	if (n == -EAGAIN)
 		return false;
 	if (n < 0)
@@ -518,7 +532,8 @@ lb_http_fix_response(struct lb_session *s, const struct http1_msg *m, size_t pos
 	for (size_t i = 0; i < m->nheaders; i++)
 		if (!(m->headers[i].flags & HTTP1_H_HOP))
 			lb_head_field(&h, src, &m->headers[i]);
-	lb_head_str(&h, s->keep_client ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
+	lb_head_str(&h, s->keep_client ? "Connection: keep-alive\r\n\r\n"
+	                               : "Connection: close\r\n\r\n");
 	size_t rest = b->s_end - pos - m->head_len;
 	if (h.full || pos + h.n + rest > LB_BUF_SIZE)
 		return -ENOBUFS;
@@ -575,7 +590,8 @@ lb_http_resp_parse(struct lb_session *s)
 	struct lb_bufs *b = s->b;
 	while (!s->resp_head && s->resp_end < b->s_end) {
 		struct http1_msg m;
-		int r = http1_parse_response(b->s + s->resp_end, b->s_end - s->resp_end, s->method, &m);
+		int r =
+		    http1_parse_response(b->s + s->resp_end, b->s_end - s->resp_end, s->method, &m);
 		if (r == 0 && b->s_end - b->s_start < LB_BUF_SIZE)
 			return 0;
 		if (r <= 0 || lb_http_response(s, &m, s->resp_end) < 0) {

@@ -163,7 +163,8 @@ lb_pool_passive(struct lb_pool *pool, struct lb_server *s, bool ok, uint64_t now
 		if (atomic_load_explicit(&s->passive_errors, memory_order_relaxed))
 			atomic_store_explicit(&s->passive_errors, 0, memory_order_relaxed);
 		/* a half-open server that answered is back */
-		if (!pool->has_check && atomic_load_explicit(&s->ejected_at_ns, memory_order_relaxed) &&
+		if (!pool->has_check &&
+		    atomic_load_explicit(&s->ejected_at_ns, memory_order_relaxed) &&
 		    lb_pool_set_health(pool, s, LB_HEALTH_UP, now_ns))
 			return LB_PASSIVE_RECOVERED;
 		return LB_PASSIVE_NONE;

@@ -43,18 +43,18 @@ struct lb_server {
 	bool cfg_disabled; /* disabled: true in the config */
 
 	/* runtime, shared */
-	_Atomic int health;           /* enum lb_health */
-	_Atomic int admin;            /* enum lb_admin */
-	_Atomic unsigned weight;      /* configured, changed by `lb ctl weight` */
-	_Atomic uint64_t up_since_ns; /* monotonic; slow start ramps weight from here */
-	_Atomic int64_t active;       /* connections (tcp) or requests (http) in flight */
+	_Atomic int health;              /* enum lb_health */
+	_Atomic int admin;               /* enum lb_admin */
+	_Atomic unsigned weight;         /* configured, changed by `lb ctl weight` */
+	_Atomic uint64_t up_since_ns;    /* monotonic; slow start ramps weight from here */
+	_Atomic int64_t active;          /* connections (tcp) or requests (http) in flight */
 	_Atomic unsigned passive_errors; /* consecutive */
 	_Atomic uint64_t ejected_at_ns;  /* passive ejection time, 0 if not ejected */
 	_Atomic uint64_t ewma_ns;        /* peak-EWMA latency */
 	_Atomic uint64_t ewma_stamp_ns;
 	/* counters */
-	_Atomic uint64_t total;     /* requests or connections sent */
-	_Atomic uint64_t failures;  /* connect errors, resets, timeouts */
+	_Atomic uint64_t total;        /* requests or connections sent */
+	_Atomic uint64_t failures;     /* connect errors, resets, timeouts */
 	_Atomic uint64_t responses[6]; /* by status class: [1]=1xx .. [5]=5xx, [0] other */
 	_Atomic uint64_t bytes_in, bytes_out;
 	_Atomic uint64_t transitions; /* up <-> down changes */

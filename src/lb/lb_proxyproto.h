@@ -26,5 +26,4 @@ int lb_proxyproto_build(int version, const struct net_addr *src, const struct ne
  * or -EBADMSG when buf does not start with a valid v1 or v2 header (v1 over 107 bytes, bad
  * addresses or ports, v2 bad version/command/length; v2 TLVs are skipped).
  */
-int lb_proxyproto_parse(const uint8_t *buf, size_t len, struct net_addr *src,
-                        struct net_addr *dst);
+int lb_proxyproto_parse(const uint8_t *buf, size_t len, struct net_addr *src, struct net_addr *dst);

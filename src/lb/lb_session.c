@@ -293,7 +293,8 @@ lb_sconn_open(struct lb_session *s, struct lb_server *srv, struct lb_sconn **out
 		struct net_addr src = s->peer;
 		src.port = 0;
 		if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) < 0 ||
-		    net_addr_to_sockaddr(&src, &ss, &sl) < 0 || bind(fd, (struct sockaddr *)&ss, sl) < 0) {
+		    net_addr_to_sockaddr(&src, &ss, &sl) < 0 ||
+		    bind(fd, (struct sockaddr *)&ss, sl) < 0) {
 			int e = -errno;
 			close(fd);
 			return e ? e : -EINVAL;
@@ -310,9 +311,12 @@ lb_sconn_open(struct lb_session *s, struct lb_server *srv, struct lb_sconn **out
 		close(fd);
 		return -ENOMEM;
 	}
-	*sc = (struct lb_sconn){.sd = {.fd = fd}, .srv = srv, .wg = s->wg, .li = s->li,
-	                       .connecting = pending,
-	                       .noreuse = srv->send_proxy != LB_PROXY_NONE || s->lc->transparent};
+	*sc = (struct lb_sconn){.sd = {.fd = fd},
+	                        .srv = srv,
+	                        .wg = s->wg,
+	                        .li = s->li,
+	                        .connecting = pending,
+	                        .noreuse = srv->send_proxy != LB_PROXY_NONE || s->lc->transparent};
 	ev_io_init(&sc->sd.io, fd, EV_READ | EV_WRITE | EV_EDGE | EV_RDHUP, lb_sconn_io, sc);
 	int r = ev_io_start(s->wg->w->loop, &sc->sd.io);
 	if (r < 0) {

@@ -60,7 +60,7 @@ struct lb_side {
 	bool eof;    /* read returned 0 */
 	bool hup;    /* the peer shut its writing: a short read does not drain it */
 	bool err;
-	bool shut;   /* we shut down our writing */
+	bool shut; /* we shut down our writing */
 };
 
 struct lb_sconn {
@@ -72,8 +72,8 @@ struct lb_sconn {
 	struct lb_sconn *next;    /* idle stack */
 	uint64_t idle_since;
 	bool connecting;
-	bool reused;    /* served a request before: a failure before any response byte is retried */
-	bool noreuse;   /* PROXY header sent, or transparent: never pooled */
+	bool reused;  /* served a request before: a failure before any response byte is retried */
+	bool noreuse; /* PROXY header sent, or transparent: never pooled */
 };
 
 struct lb_bufs {
@@ -122,23 +122,23 @@ struct lb_session {
 	uint64_t excl[LB_SERVERS_MAX / 64];
 	unsigned tries;
 	struct lb_server *last; /* the server of the failed try (retry without redispatch) */
-	uint64_t t_req;     /* request start, for the access log and EWMA */
+	uint64_t t_req;         /* request start, for the access log and EWMA */
 	/* http */
-	int req_body;       /* enum http1_body of the request in flight */
-	uint64_t req_left;  /* content-length bytes still to send */
+	int req_body;      /* enum http1_body of the request in flight */
+	uint64_t req_left; /* content-length bytes still to send */
 	struct http1_chunked req_chunk;
 	size_t req_body_end; /* c_end index up to which bytes are this request's body */
-	bool req_done;      /* whole request received from the client */
-	bool req_sent;      /* and sent on */
-	bool resp_started;  /* a response byte arrived */
-	bool resp_head;     /* final response head parsed */
+	bool req_done;       /* whole request received from the client */
+	bool req_sent;       /* and sent on */
+	bool resp_started;   /* a response byte arrived */
+	bool resp_head;      /* final response head parsed */
 	int resp_body;
 	uint64_t resp_left;
 	struct http1_chunked resp_chunk;
-	size_t resp_end;    /* s_end index up to which bytes are this response's */
+	size_t resp_end; /* s_end index up to which bytes are this response's */
 	bool resp_done;
 	bool keep_client;
-	int client_minor;   /* the client's HTTP/1.x */
+	int client_minor; /* the client's HTTP/1.x */
 	int status;
 	uint64_t bytes_out; /* to the client */
 	int method;
@@ -146,8 +146,8 @@ struct lb_session {
 	const char *log_server; /* name of the server that answered */
 	uint32_t key_uri_off, key_uri_len, key_hdr_off, key_hdr_len; /* hash keys, in b->h */
 	bool has_key_hdr;
-	bool server_keep;   /* the server connection may be pooled after this response */
-	bool upgrading;     /* 101 seen: tunnel once flushed */
+	bool server_keep; /* the server connection may be pooled after this response */
+	bool upgrading;   /* 101 seen: tunnel once flushed */
 	/* tcp splice pipes: [0] client->server, [1] server->client */
 	int pipe_r[2], pipe_w[2];
 	size_t pipe_fill[2];

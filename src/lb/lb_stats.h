@@ -31,7 +31,7 @@ int lb_stats_prometheus(const struct lb_view *v, uint64_t now_ns, struct buf *ou
 
 struct lb_stats_server;
 /* Serves the two pages on addr (port 0 picks one; see lb_stats_local). */
-int lb_stats_listen(struct ev_loop *loop, const struct net_addr *addr, lb_view_cb view,
-                    void *data, struct lb_stats_server **out);
+int lb_stats_listen(struct ev_loop *loop, const struct net_addr *addr, lb_view_cb view, void *data,
+                    struct lb_stats_server **out);
 int lb_stats_local(const struct lb_stats_server *s, struct net_addr *out);
 void lb_stats_server_free(struct lb_stats_server *s);

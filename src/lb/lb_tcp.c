@@ -19,10 +19,11 @@ lb_tcp_end(struct lb_session *s)
 		char peer[NET_ADDR_STRLEN] = "-";
 		net_addr_format(&s->peer, true, peer, sizeof(peer));
 		uint64_t ms = (ev_now_ns(lb_session_loop(s)) - s->t_req) / 1000000;
-		log_info("access listener=%s client=%s server=%s bytes_in=%llu bytes_out=%llu ms=%llu",
-		         s->pool->listener, peer, s->log_server ? s->log_server : "-",
-		         (unsigned long long)s->req_left, (unsigned long long)s->bytes_out,
-		         (unsigned long long)ms);
+		log_info(
+		    "access listener=%s client=%s server=%s bytes_in=%llu bytes_out=%llu ms=%llu",
+		    s->pool->listener, peer, s->log_server ? s->log_server : "-",
+		    (unsigned long long)s->req_left, (unsigned long long)s->bytes_out,
+		    (unsigned long long)ms);
 	}
 	lb_session_close(s);
 }
@@ -38,8 +39,8 @@ lb_tcp_fill(struct lb_session *s, int d, struct lb_side *from)
 		return true;
 	}
 	size_t want = LB_TCP_PIPE_CAP - s->pipe_fill[d];
-	ssize_t n = splice(from->fd, NULL, s->pipe_w[d], NULL, want,
-	                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	ssize_t n =
+	    splice(from->fd, NULL, s->pipe_w[d], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	if (n > 0) {
 		s->pipe_fill[d] += (size_t)n;
 		if ((size_t)n < want && !from->hup)
@@ -61,7 +62,8 @@ lb_tcp_drain(struct lb_session *s, int d, struct lb_side *to)
 	size_t fill = s->pipe_fill[d];
 	if (!fill || !to->wr)
 		return false;
-	ssize_t n = splice(s->pipe_r[d], NULL, to->fd, NULL, fill, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	ssize_t n =
+	    splice(s->pipe_r[d], NULL, to->fd, NULL, fill, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	if (n > 0) {
 		s->pipe_fill[d] -= (size_t)n;
 		if ((size_t)n < fill)
@@ -169,7 +171,8 @@ lb_tcp_connect_step(struct lb_session *s)
 		socklen_t sl = sizeof(ss);
 		if (getsockname(s->c.fd, (struct sockaddr *)&ss, &sl) == 0)
 			net_addr_from_sockaddr((struct sockaddr *)&ss, sl, &s->local);
-		int n = lb_proxyproto_build(s->srv->send_proxy, &s->peer, &s->local, pp, sizeof(pp));
+		int n =
+		    lb_proxyproto_build(s->srv->send_proxy, &s->peer, &s->local, pp, sizeof(pp));
 		/* a fresh socket's buffer takes a header this small whole */
 		if (n <= 0 || send(s->s->sd.fd, pp, (size_t)n, MSG_NOSIGNAL) != n) {
 			lb_tcp_end(s);

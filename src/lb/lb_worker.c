@@ -92,10 +92,10 @@ lb_wgen_new(struct lb_worker *w, struct lb_gen *gen, struct lb_wgen **out)
 	}
 	wg->idle = calloc(total + 1, sizeof(*wg->idle));
 	wg->idle_n = calloc(total + 1, sizeof(*wg->idle_n));
-	int r = wg->bal && wg->idle_off && wg->qhead && wg->qtail && wg->qlen && wg->idle &&
-	                wg->idle_n
-	            ? 0
-	            : -ENOMEM;
+	int r =
+	    wg->bal && wg->idle_off && wg->qhead && wg->qtail && wg->qlen && wg->idle && wg->idle_n
+	        ? 0
+	        : -ENOMEM;
 	const struct lb_listener_cfg *lc = gen->cfg.listeners.items;
 	for (size_t i = 0; r >= 0 && i < n; i++)
 		r = balance_new(lc[i].balance, gen->pools[i], w->seed + i, &wg->bal[i]);
@@ -391,11 +391,10 @@ lb_worker_main(void *arg)
 }
 
 int
-lb_worker_init(struct lb_worker *w, unsigned id, _Atomic int64_t *global_conns,
-               int64_t global_max)
+lb_worker_init(struct lb_worker *w, unsigned id, _Atomic int64_t *global_conns, int64_t global_max)
 {
-	*w = (struct lb_worker){.id = id, .global_conns = global_conns, .global_max = global_max,
-	                        .efd = -1};
+	*w = (struct lb_worker){
+	    .id = id, .global_conns = global_conns, .global_max = global_max, .efd = -1};
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	if (getrandom(&w->seed, sizeof(w->seed), 0) != sizeof(w->seed))

@@ -553,7 +553,8 @@ test_rise_after_passive(void **state)
 	struct lb_server *s = &f->pool->servers[0];
 	f->pool->passive_errors = 1;
 	test_wait_oks(f, s, 4);
-	assert_int_equal(lb_pool_passive(f->pool, s, false, ev_now_ns(f->loop)), LB_PASSIVE_EJECTED);
+	assert_int_equal(lb_pool_passive(f->pool, s, false, ev_now_ns(f->loop)),
+	                 LB_PASSIVE_EJECTED);
 	assert_int_equal(atomic_load(&s->health), LB_HEALTH_DOWN);
 
 	test_wait_health(f, s, LB_HEALTH_UP);
