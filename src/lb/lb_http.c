@@ -779,40 +779,15 @@ lb_http_exchange(struct lb_session *s)
 	return p;
 }
 
-/* One direction of an upgraded connection: from's bytes in buf[*start, *end) to to. */
-static bool
-lb_http_pump(struct lb_side *from, struct lb_side *to, char *buf, size_t size, size_t *start,
-             size_t *end)
-{
-	bool p = false;
-	if (*start == *end)
-		*start = *end = 0;
-	if (from->rd && !from->eof && *end < size) {
-		ssize_t n = lb_side_read(from, buf + *end, size - *end);
-		if (n > 0)
-			*end += (size_t)n, p = true;
-		else if (n == 0 || n != -EAGAIN)
-			p = true;
-	}
-	if (to->wr && *start < *end) {
-		ssize_t n = lb_side_write(to, buf + *start, *end - *start);
-		if (n > 0)
-			*start += (size_t)n, p = true;
-	}
-	if ((from->eof || from->err) && *start == *end && !to->shut) {
-		shutdown(to->fd, SHUT_WR);
-		to->shut = true;
-		p = true;
-	}
-	return p;
-}
-
 static bool
 lb_http_tunnel(struct lb_session *s)
 {
 	struct lb_bufs *b = s->b;
-	bool p = lb_http_pump(&s->c, &s->s->sd, b->c, b->csize, &b->c_start, &b->c_end);
-	p |= lb_http_pump(&s->s->sd, &s->c, b->s, LB_BUF_SIZE, &b->s_start, &b->s_end);
+	struct lb_pump up = {.buf = b->c, .size = b->csize, .start = &b->c_start, .end = &b->c_end};
+	struct lb_pump down = {.buf = b->s, .size = LB_BUF_SIZE, .start = &b->s_start,
+	                       .end = &b->s_end};
+	bool p = lb_session_pump(&s->c, &s->s->sd, &up);
+	p |= lb_session_pump(&s->s->sd, &s->c, &down);
 	if (s->c.err || s->s->sd.err || (s->c.shut && s->s->sd.shut)) {
 		lb_session_close(s);
 		return false;

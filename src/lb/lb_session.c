@@ -614,3 +614,36 @@ lb_session_rebase(struct lb_session *s)
 		return;
 	}
 }
+
+bool
+lb_session_pump(struct lb_side *from, struct lb_side *to, struct lb_pump *pm)
+{
+	bool p = false;
+	pm->filled = false;
+	pm->moved = 0;
+	if (*pm->start == *pm->end)
+		*pm->start = *pm->end = 0;
+	if (from->rd && !from->eof && *pm->end < pm->size) {
+		size_t room = pm->size - *pm->end;
+		ssize_t n = lb_side_read(from, pm->buf + *pm->end, room);
+		if (n > 0) {
+			*pm->end += (size_t)n;
+			pm->filled = (size_t)n == room;
+		}
+		p = n != -EAGAIN;
+	}
+	if (to->wr && *pm->start < *pm->end) {
+		ssize_t n = lb_side_write(to, pm->buf + *pm->start, *pm->end - *pm->start);
+		if (n > 0) {
+			*pm->start += (size_t)n;
+			pm->moved = (size_t)n;
+			p = true;
+		}
+	}
+	if ((from->eof || from->err) && *pm->start == *pm->end && !to->shut) {
+		shutdown(to->fd, SHUT_WR);
+		to->shut = true;
+		p = true;
+	}
+	return p;
+}

@@ -151,6 +151,7 @@ struct lb_session {
 	/* tcp splice pipes: [0] client->server, [1] server->client */
 	int pipe_r[2], pipe_w[2];
 	size_t pipe_fill[2];
+	bool spliced[2]; /* this direction moved to splice(2) after a bulk read */
 	void (*run)(struct lb_session *s);        /* the mode's state machine: http or tcp */
 	void (*on_timeout)(struct lb_session *s); /* the deadline passed */
 };
@@ -192,6 +193,18 @@ ssize_t lb_side_write(struct lb_side *sd, const char *p, size_t n);
 ssize_t lb_side_writev(struct lb_side *sd, const struct iovec *iov, int n);
 void lb_side_close(struct ev_loop *loop, struct lb_side *sd);
 struct ev_loop *lb_session_loop(const struct lb_session *s);
+/* One direction of a tunnel through a buffer: from's bytes in buf[*start, *end) go to to. */
+struct lb_pump {
+	char *buf;
+	size_t size;
+	size_t *start, *end;
+	bool filled;  /* set when a read filled all the room: a bulk transfer */
+	size_t moved; /* bytes written to `to` by this call */
+};
+
+/* Reads what from has, writes what to takes, passes a finished side's EOF on as a shutdown;
+ * true when something moved or ended. */
+bool lb_session_pump(struct lb_side *from, struct lb_side *to, struct lb_pump *pm);
 /* Waiting sessions of wg's queues try again (a slot may have freed). */
 void lb_session_run_queue(struct lb_wgen *wg);
 /* Takes s out of its queue (timeout). */

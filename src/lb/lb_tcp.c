@@ -38,21 +38,28 @@ lb_tcp_fill(struct lb_session *s, int d, struct lb_side *from)
 		from->err = true;
 		return true;
 	}
-	size_t want = LB_TCP_PIPE_CAP - s->pipe_fill[d];
-	ssize_t n =
-	    splice(from->fd, NULL, s->pipe_w[d], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	ssize_t n = splice(from->fd, NULL, s->pipe_w[d], NULL, LB_TCP_PIPE_CAP - s->pipe_fill[d],
+	                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	/* a short splice or EAGAIN may mean the pipe is out of slots (one per skb fragment, so
+	 * it fills before 64 KiB), not that the socket is drained: only EAGAIN into an empty pipe
+	 * does */
 	if (n > 0) {
 		s->pipe_fill[d] += (size_t)n;
-		if ((size_t)n < want && !from->hup)
-			from->rd = false;
 		return true;
 	}
-	from->rd = false;
-	if (n == 0)
+	if (n == 0) {
 		from->eof = true;
-	else if (errno != EAGAIN && errno != EINTR)
+		from->rd = false;
+		return true;
+	}
+	if (errno != EAGAIN && errno != EINTR) {
 		from->err = true;
-	return n == 0 || from->err;
+		from->rd = false;
+		return true;
+	}
+	if (!s->pipe_fill[d])
+		from->rd = false;
+	return false;
 }
 
 /* pipe -> socket */
@@ -85,9 +92,37 @@ lb_tcp_drain(struct lb_session *s, int d, struct lb_side *to)
 	return to->err;
 }
 
+/* Through a buffer (recv/send) while the exchange is small; splice(2) once a read fills the
+ * buffer: a bulk transfer, where moving pages beats copying them (HAProxy's splice-auto). */
+static bool
+lb_tcp_copy(struct lb_session *s, int d, struct lb_side *from, struct lb_side *to)
+{
+	if (lb_session_bufs(s) < 0) {
+		from->err = true;
+		return true;
+	}
+	struct lb_bufs *b = s->b;
+	struct lb_pump pm = {.buf = d ? b->s : b->c,
+	                     .size = d ? LB_BUF_SIZE : b->csize,
+	                     .start = d ? &b->s_start : &b->c_start,
+	                     .end = d ? &b->s_end : &b->c_end};
+	bool p = lb_session_pump(from, to, &pm);
+	if (d)
+		s->bytes_out += pm.moved;
+	else
+		s->req_left += pm.moved;
+	if (pm.filled)
+		s->spliced[d] = true; /* takes over once the buffer is empty */
+	return p;
+}
+
 static bool
 lb_tcp_dir(struct lb_session *s, int d, struct lb_side *from, struct lb_side *to)
 {
+	struct lb_bufs *b = s->b;
+	bool buffered = b && (d ? b->s_start != b->s_end : b->c_start != b->c_end);
+	if (!s->spliced[d] || buffered)
+		return lb_tcp_copy(s, d, from, to);
 	bool p = lb_tcp_fill(s, d, from);
 	p |= lb_tcp_drain(s, d, to);
 	if ((from->eof || from->err) && !s->pipe_fill[d] && !to->shut) {
@@ -104,6 +139,7 @@ lb_tcp_tunnel(struct lb_session *s)
 	struct lb_side *sv = &s->s->sd;
 	bool p = lb_tcp_dir(s, 0, &s->c, sv);
 	p |= lb_tcp_dir(s, 1, sv, &s->c);
+	lb_session_bufs_release(s); /* an idle connection holds no buffer */
 	if (s->c.err || sv->err || (s->c.shut && sv->shut)) {
 		lb_tcp_end(s);
 		return false;

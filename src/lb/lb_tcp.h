@@ -1,6 +1,7 @@
 /*
- * TCP proxying of one client connection: a server chosen at accept, bytes both ways through
- * splice(2) pipes, each half-close passed on, closed when both directions are done or idle.
+ * TCP proxying of one client connection: a server chosen at accept, bytes both ways (through
+ * a buffer while exchanges are small, splice(2) pipes for bulk), each half-close passed on,
+ * closed when both directions are done or idle.
  */
 #pragma once
 

@@ -268,6 +268,49 @@ def test_download_100mb_streamed(lb, nginx):
     assert hwm - max(hwm0, watch.base) < GROWTH_LIMIT_KIB, (hwm0, hwm, watch.base)
 
 
+def test_tcp_mode_100mb_both_ways(lb, nginx, py_backend):
+    """tcp mode: bulk bytes go through splice(2) after the first full buffer; intact, bounded
+    memory, both directions, half-close passed on."""
+    s1 = nginx("s1")
+    s1.make_file(BIG)
+    w = py_backend("w1")
+    port_d, port_u = free_port(), free_port()
+    l = lb([listener("down", port_d, [server("s1", s1.addr)], check=NO_CHECK, mode="tcp"),
+            listener("up", port_u, [server("w1", w.addr)], check=NO_CHECK, mode="tcp")])
+    http_get(port_d, "/")
+    watch = RssWatch(l.pid)
+    c = connection(port_d, timeout=120)
+    c.request("GET", f"/big/{BIG}")
+    r = c.getresponse()
+    h, n = hashlib.sha256(), 0
+    while True:
+        b = r.read(MIB)
+        if not b:
+            break
+        n += len(b)
+        h.update(b)
+    c.close()
+    assert r.status == 200 and n == BIG and h.hexdigest() == content_sha256(BIG)
+
+    sent = hashlib.sha256()
+    block = os.urandom(MIB)
+
+    def body():
+        for i in range(BIG // MIB):
+            b = i.to_bytes(8, "big") + block[8:]
+            sent.update(b)
+            yield b
+
+    c = connection(port_u, timeout=120)
+    c.request("POST", "/upload", body=body(), headers={"Content-Length": str(BIG)})
+    r = c.getresponse()
+    text = r.read().decode()
+    c.close()
+    growth = watch.stop()
+    assert r.status == 200 and f"sha256={sent.hexdigest()}" in text, text
+    assert growth < GROWTH_LIMIT_KIB, f"lb RSS grew {growth} KiB in tcp mode"
+
+
 # ---------------------------------------------------------------- forwarding headers
 
 def test_forwarded_headers_reach_backend(lb, nginx):
