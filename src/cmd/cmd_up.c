@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct up_state {
 	const char *verb;
@@ -143,6 +144,18 @@ up_serve_metrics(struct up_state *st, struct ev_loop *loop)
 	return r;
 }
 
+/* `rampart lb` alone: root was needed to bind; the rest runs as lb.user (DESIGN: daemons drop
+ * privileges). `rampart up` keeps them, other parts may need root. */
+static void
+up_drop_privileges(const struct up_state *st)
+{
+	const char *user = st->cfg.lb.user;
+	if (!st->only || strcmp(st->only, "lb") || !user || !*user || geteuid() != 0)
+		return;
+	proc_drop_privileges_or_die(user);
+	log_info("running as user=%s", user);
+}
+
 static int
 up_run(struct up_state *st)
 {
@@ -165,6 +178,7 @@ up_run(struct up_state *st)
 	}
 	if (up_start_parts(st, loop) < 0)
 		return CMD_EXIT_NEGATIVE;
+	up_drop_privileges(st);
 	proc_notify_ready();
 	r = ev_run(loop);
 	proc_notify_stopping();

@@ -110,6 +110,7 @@ struct lb_cfg {
 	int64_t threads; /* 0 = auto: one per CPU */
 	int64_t maxconn; /* all client connections */
 	char *ctl_socket;
+	char *user; /* `rampart lb` started as root drops to this user once bound; NULL: stays */
 	struct lb_stats_cfg stats;
 	struct cfg_list listeners; /* struct lb_listener_cfg */
 };

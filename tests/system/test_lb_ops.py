@@ -313,6 +313,23 @@ def test_rampart_up_starts_the_lb(lb, nginx):
         http_get(port, "/", timeout=2)
 
 
+def test_lb_drops_to_user_once_bound(lb, nginx):
+    """Started as root with lb.user, the process runs as that user and still serves (its
+    sockets were opened before the drop); `rampart up` keeps root for the other parts."""
+    s1 = nginx("s1")
+    port = free_port()
+    l = lb([listener("web", port, pool(s1), check=NO_CHECK)], extra={"user": "nobody"})
+    wait_for(lambda: "running as user=nobody" in l.log(), 10, what="the privilege drop")
+    uids = [ln for ln in open(f"/proc/{l.pid}/status") if ln.startswith("Uid:")][0].split()[1:]
+    assert uids == ["65534"] * 4, uids
+    assert who(port) == "s1"
+    assert l.ctl("show", "servers").returncode == 0
+    u = lb([listener("web2", free_port(), pool(s1), check=NO_CHECK)], name="up", verb=("up",),
+           extra={"user": "nobody"})
+    uids = [ln for ln in open(f"/proc/{u.pid}/status") if ln.startswith("Uid:")][0].split()[1:]
+    assert uids == ["0"] * 4, uids
+
+
 BAD_CONFIGS = [
     # (id, config text, the message's substring, exact line); the bad line is marked <<<;
     # rules on a whole listener may point at its entry or the servers key near it
