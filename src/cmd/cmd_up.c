@@ -43,7 +43,7 @@ up_start_parts(struct up_state *st, struct ev_loop *loop)
 		const struct parts_part *p = &parts_table[i];
 		if ((st->only && strcmp(st->only, p->name)) || !p->enabled(&st->cfg))
 			continue;
-		int r = p->start(loop, &st->cfg, &st->part_state[i]);
+		int r = p->start(loop, &st->cfg, st->metrics, &st->part_state[i]);
 		if (r < 0) {
 			log_error("cannot start part=%s error=\"%s\"", p->name, strerror(-r));
 			up_stop_parts(st);

@@ -78,9 +78,10 @@ parts_lb_enabled(const struct parts_cfg *cfg)
 }
 
 static int
-parts_lb_start(struct ev_loop *loop, const struct parts_cfg *cfg, void **state)
+parts_lb_start(struct ev_loop *loop, const struct parts_cfg *cfg, struct metrics *metrics,
+               void **state)
 {
-	return lb_start(loop, &cfg->lb, (struct lb **)state);
+	return lb_start(loop, &cfg->lb, metrics, (struct lb **)state);
 }
 
 static int

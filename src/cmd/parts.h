@@ -6,6 +6,7 @@
 
 #include "core/cfg.h"
 #include "core/ev.h"
+#include "core/metrics.h"
 #include "lb/lb_config.h"
 
 #include <stdbool.h>
@@ -29,8 +30,10 @@ struct parts_cfg {
 struct parts_part {
 	const char *name;
 	bool (*enabled)(const struct parts_cfg *cfg);
-	/* Starts on loop; *state is handed back to reload and stop. */
-	int (*start)(struct ev_loop *loop, const struct parts_cfg *cfg, void **state);
+	/* Starts on loop, adding its series to metrics; *state is handed back to reload and stop.
+	 */
+	int (*start)(struct ev_loop *loop, const struct parts_cfg *cfg, struct metrics *metrics,
+	             void **state);
 	/* Applies a new, already validated config without dropping connections. */
 	int (*reload)(void *state, const struct parts_cfg *cfg);
 	void (*stop)(void *state);

@@ -342,8 +342,16 @@ lb_threads(const struct lb_cfg *cfg)
 	return n < 1 ? 1 : (unsigned)n;
 }
 
+static int
+lb_collect(struct buf *out, void *data)
+{
+	struct lb_view v;
+	lb_view(data, &v);
+	return lb_stats_prometheus(&v, ev_clock_ns(), out);
+}
+
 int
-lb_start(struct ev_loop *loop, const struct lb_cfg *cfg, struct lb **out)
+lb_start(struct ev_loop *loop, const struct lb_cfg *cfg, struct metrics *metrics, struct lb **out)
 {
 	struct lb *lb = calloc(1, sizeof(*lb));
 	if (!lb)
@@ -366,6 +374,8 @@ lb_start(struct ev_loop *loop, const struct lb_cfg *cfg, struct lb **out)
 		r = lb_stats_update(lb, cfg);
 	if (r >= 0)
 		lb_ctl_update(lb, cfg);
+	if (r >= 0 && metrics)
+		r = metrics_add_collector(metrics, lb_collect, lb);
 	if (r < 0) {
 		lb_stop(lb);
 		return r;

@@ -8,12 +8,15 @@
 #pragma once
 
 #include "core/ev.h"
+#include "core/metrics.h"
 #include "lb_config.h"
 
 struct lb;
 
-/* cfg is copied. */
-int lb_start(struct ev_loop *loop, const struct lb_cfg *cfg, struct lb **out);
+/* cfg is copied. The servers' series are also added to metrics (the process's metrics.listen
+ * endpoint) when it is not NULL; it must outlive the lb's loop turns. */
+int lb_start(struct ev_loop *loop, const struct lb_cfg *cfg, struct metrics *metrics,
+             struct lb **out);
 /* On failure the running configuration stays. */
 int lb_reload(struct lb *lb, const struct lb_cfg *cfg);
 /* Stops and frees everything. NULL-safe. */

@@ -330,6 +330,45 @@ def test_lb_drops_to_user_once_bound(lb, nginx):
     assert uids == ["0"] * 4, uids
 
 
+def test_process_metrics_endpoint_has_lb_series(tmp_path, nginx):
+    """metrics.listen (the process's Prometheus endpoint) carries the lb's server series too."""
+    s1 = nginx("s1")
+    port, mport = free_port(), free_port()
+    cfg = tmp_path / "lb.yaml"
+    cfg.write_text(f"""metrics:
+  listen: 127.0.0.1:{mport}
+lb:
+  threads: 1
+  ctl-socket: {tmp_path}/lb.sock
+  listeners:
+    - name: web
+      bind: 127.0.0.1:{port}
+      check: {{ type: none }}
+      servers:
+        - {{ name: s1, address: {s1.addr} }}
+""")
+    p = subprocess.Popen([RAMPART, "lb", "-c", str(cfg)], stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: http_get(mport, "/metrics", timeout=2)[0] == 200 if
+                 _port_open(mport) else False, 10, what="the metrics endpoint")
+        assert who(port) == "s1"
+        st, _, body = http_get(mport, "/metrics")
+        text = body.decode() if isinstance(body, bytes) else body
+        assert 'rampart_lb_server_up{listener="web",server="s1"} 1' in text, text
+        assert "rampart_start_time_seconds" in text
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+
+
+def _port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 BAD_CONFIGS = [
     # (id, config text, the message's substring, exact line); the bad line is marked <<<;
     # rules on a whole listener may point at its entry or the servers key near it
