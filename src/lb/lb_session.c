@@ -147,8 +147,6 @@ lb_session_dispatch(struct lb_session *s)
 void
 lb_session_close(struct lb_session *s)
 {
-	if (s->closed)
-		return;
 	s->closed = true;
 	if (!s->running && !s->queued)
 		lb_session_free(s);

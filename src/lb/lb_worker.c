@@ -344,6 +344,22 @@ lb_worker_send(struct lb_worker *w, struct lb_msg *msg)
 
 /* ---- timers and the thread ---- */
 
+/* Queued sessions try again (and with now_ns, idle server connections are reaped). A wg whose
+ * last session ends in its queue is freed: a reference is held across its turn. */
+static void
+lb_worker_each_wgen(struct lb_worker *w, uint64_t now_ns)
+{
+	for (struct lb_wgen *wg = w->wgens; wg;) {
+		wg->refs++;
+		if (now_ns)
+			lb_session_reap_idle(wg, now_ns);
+		lb_session_run_queue(wg);
+		struct lb_wgen *next = wg->wnext;
+		lb_wgen_unref(wg);
+		wg = next;
+	}
+}
+
 static void
 lb_worker_kick_cb(struct ev_loop *loop, struct ev_timer *t)
 {
@@ -356,8 +372,7 @@ lb_worker_kick_cb(struct ev_loop *loop, struct ev_timer *t)
 		lb_session_dispatch(s);
 		s = next;
 	}
-	for (struct lb_wgen *wg = w->wgens; wg; wg = wg->wnext)
-		lb_session_run_queue(wg);
+	lb_worker_each_wgen(w, 0);
 }
 
 void
@@ -371,11 +386,7 @@ static void
 lb_worker_tick(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct lb_worker *w = t->data;
-	uint64_t now = ev_now_ns(loop);
-	for (struct lb_wgen *wg = w->wgens; wg; wg = wg->wnext) {
-		lb_session_reap_idle(wg, now);
-		lb_session_run_queue(wg);
-	}
+	lb_worker_each_wgen(w, ev_now_ns(loop));
 	lb_worker_resume(w);
 	ev_timer_start(loop, t, EV_SEC(1));
 }
