@@ -313,6 +313,19 @@ def test_tcp_mode_100mb_both_ways(lb, nginx, py_backend):
 
 # ---------------------------------------------------------------- forwarding headers
 
+@pytest.mark.parametrize("mode", ["http", "tcp"])
+def test_transparent_connects_from_the_client_address(lb, nginx, mode):
+    """transparent: the server sees the client's own address as its peer (IP_TRANSPARENT and
+    a bind to the client address; 127.0.0.0/8 is local, so no policy routing is needed here)."""
+    s1 = nginx("s1")
+    port = free_port()
+    lb([listener("web", port, [server("s1", s1.addr)], check=NO_CHECK, mode=mode,
+                 transparent=True)])
+    st, _, body = http_get(port, "/headers", source="127.0.0.7")
+    assert st == 200
+    assert parse_headers_answer(body)["remote-addr"] == "127.0.0.7"
+
+
 def test_forwarded_headers_reach_backend(lb, nginx):
     s1 = nginx("s1")
     l = one_backend_lb(lb, s1)
