@@ -323,23 +323,13 @@ int
 metrics_listen(struct metrics *m, struct ev_loop *loop, const struct net_addr *addr,
                uint64_t timeout_ms)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int one = 1;
-	int r = net_addr_to_sockaddr(addr, &ss, &len);
-	if (r < 0)
-		return r;
-	_cleanup_close_ int fd =
-	    socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	_cleanup_close_ int fd = net_listen_tcp(addr, 0, 64);
 	if (fd < 0)
-		return -errno;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 64) < 0)
-		return -errno;
+		return fd;
 	m->loop = loop;
 	m->timeout_ms = timeout_ms;
 	ev_io_init(&m->listener, fd, EV_READ, metrics_accept, m);
-	r = ev_io_start(loop, &m->listener);
+	int r = ev_io_start(loop, &m->listener);
 	if (r < 0)
 		return r;
 	TAKE_FD(fd);

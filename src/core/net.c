@@ -3,8 +3,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /* Longer than any valid address, address:port or CIDR; anything longer is refused unread. */
 #define NET_INPUT_MAX 64
@@ -389,4 +392,29 @@ net_cidr_match(const struct net_cidr *c, const struct net_addr *a)
 	memcpy(v6, v4_mapped_prefix, sizeof(v4_mapped_prefix));
 	memcpy(v6 + 12, a->u.bytes, 4);
 	return prefix_equal(c->addr.u.bytes, v6, c->prefix);
+}
+
+int
+net_listen_tcp(const struct net_addr *a, unsigned flags, int backlog)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int one = 1;
+	int r = net_addr_to_sockaddr(a, &ss, &sl);
+	if (r < 0)
+		return r;
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    ((flags & NET_LISTEN_REUSEPORT) &&
+	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+	    (ss.ss_family == AF_INET6 && (flags & NET_LISTEN_V6ONLY) &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, backlog) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
 }

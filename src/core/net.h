@@ -55,6 +55,16 @@ int net_addr_mask(struct net_addr *a, unsigned prefix);
 /* Decimal 1..65535 (0 with NET_PORT_ZERO_OK in mode); -EINVAL for "", "0", "70000", "-5", "abc". */
 int net_port_parse(const char *s, unsigned mode, uint16_t *out);
 
+/* net_listen_tcp flags */
+enum {
+	NET_LISTEN_REUSEPORT = 1u << 0, /* one socket per thread on the same address */
+	NET_LISTEN_V6ONLY = 1u << 1,    /* [::] leaves IPv4 to a listener of its own */
+};
+
+/* A non-blocking, close-on-exec TCP socket with SO_REUSEADDR listening on a (port 0 picks
+ * one). fd or -errno. */
+int net_listen_tcp(const struct net_addr *a, unsigned flags, int backlog);
+
 /*
  * "10.0.0.0/8", "2001:db8::/32", or a bare address (/32, /128). Host bits set beyond the
  * prefix are cleared. -EINVAL for "1.2.3.4/33", "/8", "1.2.3.4/", "1.2.3.4/08".

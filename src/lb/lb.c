@@ -40,29 +40,6 @@ struct lb {
 	size_t nbound;
 };
 
-static int
-lb_bind_one(const struct net_addr *a)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	int one = 1;
-	int r = net_addr_to_sockaddr(a, &ss, &sl);
-	if (r < 0)
-		return r;
-	_cleanup_close_ int fd =
-	    socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
-		return -errno;
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 4096) < 0)
-		return -errno;
-	return TAKE_FD(fd);
-}
-
 static void
 lb_bound_close(struct lb *lb, struct lb_bound *b)
 {
@@ -96,7 +73,8 @@ lb_bound_get(struct lb *lb, const struct net_addr *addr, struct lb_bound **out)
 	for (unsigned t = 0; t < lb->nthreads; t++)
 		b->fds[t] = -1;
 	for (unsigned t = 0; t < lb->nthreads; t++)
-		if ((b->fds[t] = lb_bind_one(addr)) < 0)
+		if ((b->fds[t] =
+		         net_listen_tcp(addr, NET_LISTEN_REUSEPORT | NET_LISTEN_V6ONLY, 4096)) < 0)
 			return b->fds[t];
 	*out = b;
 	return 0;

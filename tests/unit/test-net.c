@@ -3,11 +3,14 @@
 #include "core/net.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /* cmocka.h relies on the headers above. */
 #include <cmocka.h>
@@ -628,11 +631,35 @@ test_sockaddr_bad(void **state)
 	assert_int_equal(net_addr_from_sockaddr((struct sockaddr *)&ss, 0, &a), -EINVAL);
 }
 
+/* Port 0 picks a port; REUSEPORT lets a second socket (a second worker) share it, and
+ * without it the second bind is refused. */
+static void
+test_listen_tcp(void **state)
+{
+	struct net_addr a, got;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	assert_int_equal(net_addr_parse("127.0.0.1:0", NET_PORT_REQUIRED | NET_PORT_ZERO_OK, &a),
+	                 0);
+	_cleanup_close_ int fd = net_listen_tcp(&a, NET_LISTEN_REUSEPORT, 16);
+	assert_true(fd >= 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &sl), 0);
+	assert_int_equal(net_addr_from_sockaddr((struct sockaddr *)&ss, sl, &got), 0);
+	assert_true(got.port != 0);
+	_cleanup_close_ int again = net_listen_tcp(&got, NET_LISTEN_REUSEPORT, 16);
+	assert_true(again >= 0);
+	_cleanup_close_ int plain = net_listen_tcp(&got, 0, 16);
+	assert_int_equal(plain, -EADDRINUSE);
+	struct net_addr bad = {0};
+	assert_true(net_listen_tcp(&bad, 0, 16) < 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse_good),
+	    cmocka_unit_test(test_listen_tcp),
 	    cmocka_unit_test(test_parse_bytes),
 	    cmocka_unit_test(test_parse_bad),
 	    cmocka_unit_test(test_parse_mode),
