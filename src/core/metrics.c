@@ -1,6 +1,7 @@
 #include "metrics.h"
 
 #include "cleanup.h"
+#include "reqsrv.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -28,16 +29,6 @@ struct metrics_page {
 	void *data;
 };
 
-struct metrics_conn {
-	struct metrics *m;
-	struct metrics_conn *prev, *next;
-	struct ev_io io;
-	struct ev_timer timer;
-	struct buf in;
-	struct buf out;
-	size_t sent;
-};
-
 struct metrics {
 	struct metrics_value *values[METRICS_VALUES_MAX];
 	size_t n_values;
@@ -45,11 +36,7 @@ struct metrics {
 	size_t n_collectors;
 	struct metrics_page pages[METRICS_PAGES_MAX];
 	size_t n_pages;
-	struct ev_loop *loop;
-	struct ev_io listener;
-	uint64_t timeout_ms;
-	struct metrics_conn *conns;
-	size_t n_conns;
+	struct reqsrv *srv;
 };
 
 int
@@ -58,28 +45,8 @@ metrics_new(struct metrics **out)
 	struct metrics *m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	m->listener.fd = -1;
 	*out = m;
 	return 0;
-}
-
-static void
-metrics_conn_close(struct metrics_conn *c)
-{
-	struct metrics *m = c->m;
-	ev_io_stop(m->loop, &c->io);
-	ev_timer_stop(m->loop, &c->timer);
-	close(c->io.fd);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		m->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	m->n_conns--;
-	buf_free(&c->in);
-	buf_free(&c->out);
-	free(c);
 }
 
 void
@@ -87,12 +54,7 @@ metrics_free(struct metrics *m)
 {
 	if (!m)
 		return;
-	while (m->conns)
-		metrics_conn_close(m->conns);
-	if (m->listener.fd >= 0) {
-		ev_io_stop(m->loop, &m->listener);
-		close(m->listener.fd);
-	}
+	reqsrv_free(m->srv);
 	free(m);
 }
 
@@ -201,139 +163,43 @@ metrics_respond(struct metrics *m, const char *head, size_t len, struct buf *out
 	                  status, type, body.len, head_only ? "" : buf_cstr(&body));
 }
 
-static void
-metrics_conn_write(struct metrics_conn *c)
+/* A request head ends with an empty line; until then, and at EOF, there is nothing to answer. */
+static size_t
+metrics_head_complete(const char *in, size_t len, bool eof)
 {
-	while (c->sent < c->out.len) {
-		ssize_t n = send(c->io.fd, c->out.data + c->sent, c->out.len - c->sent,
-		                 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			ev_io_set(c->m->loop, &c->io, EV_WRITE);
-			return;
-		}
-		if (n < 0)
-			break;
-		c->sent += (size_t)n;
-	}
-	metrics_conn_close(c);
+	const char *end = memmem(in, len, "\r\n\r\n", 4);
+	if (end)
+		return (size_t)(end - in) + 4;
+	end = memmem(in, len, "\n\n", 2);
+	return end ? (size_t)(end - in) + 2 : 0;
 }
 
-static bool
-metrics_head_complete(const struct buf *in)
-{
-	return memmem(in->data, in->len, "\r\n\r\n", 4) || memmem(in->data, in->len, "\n\n", 2);
-}
-
-/* Reads what is there; once the head is complete or too big, answers. An oversized head is
- * drained first so that closing does not reset the connection under the 431. */
 static void
-metrics_conn_read(struct metrics_conn *c)
+metrics_answer(void *data, char *req, size_t len, bool too_big, struct buf *out)
 {
-	char chunk[2048];
-	bool too_big = false;
-	for (;;) {
-		ssize_t n = recv(c->io.fd, chunk, sizeof(chunk), MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !too_big)
-			return;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		if (n <= 0) {
-			metrics_conn_close(c);
-			return;
-		}
-		if (too_big || buf_append(&c->in, chunk, (size_t)n) < 0) {
-			too_big = true;
-			continue;
-		}
-		if (metrics_head_complete(&c->in))
-			break;
-	}
 	if (too_big)
-		buf_append_str(&c->out, "HTTP/1.1 431 Request Header Fields Too Large\r\n"
-		                        "Content-Length: 0\r\nConnection: close\r\n\r\n");
-	else if (metrics_respond(c->m, c->in.data, c->in.len, &c->out) < 0)
-		buf_append_str(&c->out, "HTTP/1.1 500 Internal Server Error\r\n"
-		                        "Content-Length: 0\r\n\r\n");
-	metrics_conn_write(c);
-}
-
-static void
-metrics_conn_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
-{
-	struct metrics_conn *c = io->data;
-	if (c->out.len)
-		metrics_conn_write(c);
-	else
-		metrics_conn_read(c);
-}
-
-static void
-metrics_conn_timeout(struct ev_loop *loop, struct ev_timer *t)
-{
-	metrics_conn_close(t->data);
-}
-
-static int
-metrics_conn_new(struct metrics *m, int fd)
-{
-	struct metrics_conn *c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	c->m = m;
-	buf_init(&c->in, METRICS_REQUEST_MAX);
-	buf_init(&c->out, METRICS_BODY_MAX + 512);
-	ev_io_init(&c->io, fd, EV_READ, metrics_conn_io, c);
-	ev_timer_init(&c->timer, metrics_conn_timeout, c);
-	int r = ev_io_start(m->loop, &c->io);
-	if (r >= 0)
-		r = ev_timer_start(m->loop, &c->timer, EV_MSEC(m->timeout_ms));
-	if (r < 0) {
-		ev_io_stop(m->loop, &c->io);
-		free(c);
-		return r;
-	}
-	c->next = m->conns;
-	if (m->conns)
-		m->conns->prev = c;
-	m->conns = c;
-	m->n_conns++;
-	return 0;
-}
-
-static void
-metrics_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
-{
-	struct metrics *m = io->data;
-	for (;;) {
-		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0 && errno == EINTR)
-			continue;
-		if (fd < 0)
-			return;
-		if (m->n_conns >= METRICS_CONNS_MAX || metrics_conn_new(m, fd) < 0)
-			close(fd);
-	}
+		buf_append_str(out, "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+		                    "Content-Length: 0\r\nConnection: close\r\n\r\n");
+	else if (metrics_respond(data, req, len, out) < 0)
+		buf_append_str(out, "HTTP/1.1 500 Internal Server Error\r\n"
+		                    "Content-Length: 0\r\n\r\n");
 }
 
 int
 metrics_listen(struct metrics *m, struct ev_loop *loop, const struct net_addr *addr,
                uint64_t timeout_ms)
 {
-	_cleanup_close_ int fd = net_listen_tcp(addr, 0, 64);
-	if (fd < 0)
-		return fd;
-	m->loop = loop;
-	m->timeout_ms = timeout_ms;
-	ev_io_init(&m->listener, fd, EV_READ, metrics_accept, m);
-	int r = ev_io_start(loop, &m->listener);
-	if (r < 0)
-		return r;
-	TAKE_FD(fd);
-	return 0;
+	const struct reqsrv_cfg cfg = {
+	    .in_max = METRICS_REQUEST_MAX,
+	    .out_max = METRICS_BODY_MAX + 512,
+	    .conns_max = METRICS_CONNS_MAX,
+	    .timeout_ms = timeout_ms,
+	    .complete = metrics_head_complete,
+	    .answer = metrics_answer,
+	    .data = m,
+	};
+	int fd = net_listen_tcp(addr, 0, 64);
+	return fd < 0 ? fd : reqsrv_start(loop, fd, &cfg, &m->srv);
 }
 
 int
@@ -341,9 +207,9 @@ metrics_local(const struct metrics *m, struct net_addr *out)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	if (m->listener.fd < 0)
+	if (!m->srv)
 		return -ENOTCONN;
-	if (getsockname(m->listener.fd, (struct sockaddr *)&ss, &len) < 0)
+	if (getsockname(reqsrv_fd(m->srv), (struct sockaddr *)&ss, &len) < 0)
 		return -errno;
 	return net_addr_from_sockaddr((struct sockaddr *)&ss, len, out);
 }

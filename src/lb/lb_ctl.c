@@ -7,6 +7,7 @@
 
 #include "core/cleanup.h"
 #include "core/log.h"
+#include "core/reqsrv.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -27,27 +28,14 @@
 	"show servers [LISTENER], show json, show prometheus, disable|enable|drain "               \
 	"LISTENER/SERVER, weight LISTENER/SERVER N"
 
-struct lb_ctl_conn {
-	struct lb_ctl *ctl;
-	struct lb_ctl_conn *prev, *next;
-	struct ev_io io;
-	struct ev_timer timer;
-	char in[LB_CTL_LINE_MAX + 3]; /* the line, CR, LF and a NUL */
-	size_t in_len;
-	struct buf out;
-	size_t sent;
-};
-
 struct lb_ctl {
 	struct ev_loop *loop;
-	struct ev_io listener;
+	struct reqsrv *srv;
 	char *path;
 	dev_t dev; /* the socket file we made: lb_ctl_free removes only that one */
 	ino_t ino;
 	lb_view_cb view;
 	void *data;
-	struct lb_ctl_conn *conns;
-	size_t n_conns;
 };
 
 /* A command's arguments after the verb, and where a failure is described. */
@@ -285,155 +273,32 @@ lb_ctl_exec(struct lb_ctl *ctl, char *line, struct buf *out)
 	buf_printf(out, "error: %s\n", q.err);
 }
 
-/* ---- connections ---- */
+/* ---- requests ---- */
 
-static void
-lb_ctl_conn_close(struct lb_ctl_conn *c)
+/* A line ends at LF, or at the end of the input without one. */
+static size_t
+lb_ctl_line_complete(const char *in, size_t len, bool eof)
 {
-	struct lb_ctl *ctl = c->ctl;
-	char scratch[4096];
-	/* unread input would make the kernel report ECONNRESET to the client instead of EOF */
-	for (int i = 0; i < 16 && recv(c->io.fd, scratch, sizeof(scratch), MSG_DONTWAIT) > 0; i++)
-		;
-	ev_io_stop(ctl->loop, &c->io);
-	ev_timer_stop(ctl->loop, &c->timer);
-	close(c->io.fd);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		ctl->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	ctl->n_conns--;
-	buf_free(&c->out);
-	free(c);
+	const char *lf = memchr(in, '\n', len);
+	if (lf)
+		return (size_t)(lf - in) + 1;
+	return eof ? len : 0;
 }
 
 static void
-lb_ctl_conn_write(struct lb_ctl_conn *c)
+lb_ctl_answer(void *data, char *line, size_t len, bool too_big, struct buf *out)
 {
-	bool progress = false;
-	while (c->sent < c->out.len) {
-		ssize_t n = send(c->io.fd, c->out.data + c->sent, c->out.len - c->sent,
-		                 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			/* the timeout counts from the last progress, so a big reply to a slow
-			 * but live reader is not cut */
-			if (progress)
-				ev_timer_start(c->ctl->loop, &c->timer, EV_MSEC(LB_CTL_TIMEOUT_MS));
-			ev_io_set(c->ctl->loop, &c->io, EV_WRITE);
-			return;
-		}
-		if (n < 0)
-			break;
-		c->sent += (size_t)n;
-		progress = true;
-	}
-	lb_ctl_conn_close(c);
-}
-
-/* Answers the line in c->in[0..len); stops reading so the rest of the input is ignored. */
-static void
-lb_ctl_conn_answer(struct lb_ctl_conn *c, size_t len)
-{
-	if (len && c->in[len - 1] == '\r')
+	if (len && line[len - 1] == '\n')
 		len--;
-	c->in[len] = '\0';
-	if (len > LB_CTL_LINE_MAX)
-		buf_append_str(&c->out, "error: line too long\n");
-	else if (memchr(c->in, '\0', len))
-		buf_append_str(&c->out, "error: NUL byte in the command line\n");
+	if (len && line[len - 1] == '\r')
+		len--;
+	line[len] = '\0';
+	if (too_big || len > LB_CTL_LINE_MAX)
+		buf_append_str(out, "error: line too long\n");
+	else if (memchr(line, '\0', len))
+		buf_append_str(out, "error: NUL byte in the command line\n");
 	else
-		lb_ctl_exec(c->ctl, c->in, &c->out);
-	ev_timer_start(c->ctl->loop, &c->timer, EV_MSEC(LB_CTL_TIMEOUT_MS));
-	lb_ctl_conn_write(c);
-}
-
-static void
-lb_ctl_conn_read(struct lb_ctl_conn *c)
-{
-	for (;;) {
-		size_t room = sizeof(c->in) - 1 - c->in_len;
-		if (!room) {
-			lb_ctl_conn_answer(c, c->in_len);
-			return;
-		}
-		ssize_t n = recv(c->io.fd, c->in + c->in_len, room, MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (n < 0 || (n == 0 && !c->in_len)) {
-			lb_ctl_conn_close(c);
-			return;
-		}
-		/* end of input without a newline still ends the line */
-		const char *lf = n ? memchr(c->in + c->in_len, '\n', (size_t)n) : NULL;
-		c->in_len += (size_t)n;
-		if (lf || n == 0) {
-			lb_ctl_conn_answer(c, lf ? (size_t)(lf - c->in) : c->in_len);
-			return;
-		}
-	}
-}
-
-static void
-lb_ctl_conn_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
-{
-	struct lb_ctl_conn *c = io->data;
-	if (c->out.len)
-		lb_ctl_conn_write(c);
-	else
-		lb_ctl_conn_read(c);
-}
-
-static void
-lb_ctl_conn_timeout(struct ev_loop *loop, struct ev_timer *t)
-{
-	lb_ctl_conn_close(t->data);
-}
-
-static int
-lb_ctl_conn_new(struct lb_ctl *ctl, int fd)
-{
-	struct lb_ctl_conn *c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	c->ctl = ctl;
-	buf_init(&c->out, LB_CTL_REPLY_MAX);
-	ev_io_init(&c->io, fd, EV_READ, lb_ctl_conn_io, c);
-	ev_timer_init(&c->timer, lb_ctl_conn_timeout, c);
-	int r = ev_io_start(ctl->loop, &c->io);
-	if (r >= 0)
-		r = ev_timer_start(ctl->loop, &c->timer, EV_MSEC(LB_CTL_TIMEOUT_MS));
-	if (r < 0) {
-		ev_io_stop(ctl->loop, &c->io);
-		free(c);
-		return r;
-	}
-	c->next = ctl->conns;
-	if (ctl->conns)
-		ctl->conns->prev = c;
-	ctl->conns = c;
-	ctl->n_conns++;
-	return 0;
-}
-
-static void
-lb_ctl_accept(struct ev_loop *loop, struct ev_io *io, uint32_t events)
-{
-	struct lb_ctl *ctl = io->data;
-	for (;;) {
-		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0 && errno == EINTR)
-			continue;
-		if (fd < 0)
-			return;
-		if (ctl->n_conns >= LB_CTL_CONNS_MAX || lb_ctl_conn_new(ctl, fd) < 0)
-			close(fd);
-	}
+		lb_ctl_exec(data, line, out);
 }
 
 /* ---- the listening socket ---- */
@@ -521,8 +386,17 @@ lb_ctl_listen(struct ev_loop *loop, const char *path, lb_view_cb view, void *dat
 	                       .ino = st.st_ino,
 	                       .view = view,
 	                       .data = data};
-	ev_io_init(&ctl->listener, TAKE_FD(fd), EV_READ, lb_ctl_accept, ctl);
-	r = ev_io_start(loop, &ctl->listener);
+	const struct reqsrv_cfg cfg = {
+	    /* the line, CR and LF */
+	    .in_max = LB_CTL_LINE_MAX + 2,
+	    .out_max = LB_CTL_REPLY_MAX,
+	    .conns_max = LB_CTL_CONNS_MAX,
+	    .timeout_ms = LB_CTL_TIMEOUT_MS,
+	    .complete = lb_ctl_line_complete,
+	    .answer = lb_ctl_answer,
+	    .data = ctl,
+	};
+	r = reqsrv_start(loop, TAKE_FD(fd), &cfg, &ctl->srv);
 	if (r < 0) {
 		lb_ctl_free(ctl);
 		return r;
@@ -537,10 +411,7 @@ lb_ctl_free(struct lb_ctl *c)
 	struct stat st;
 	if (!c)
 		return;
-	while (c->conns)
-		lb_ctl_conn_close(c->conns);
-	ev_io_stop(c->loop, &c->listener);
-	close(c->listener.fd);
+	reqsrv_free(c->srv);
 	/* a newer instance may have replaced the file: remove only ours */
 	if (lstat(c->path, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino)
 		unlink(c->path);
