@@ -784,8 +784,8 @@ lb_http_tunnel(struct lb_session *s)
 {
 	struct lb_bufs *b = s->b;
 	struct lb_pump up = {.buf = b->c, .size = b->csize, .start = &b->c_start, .end = &b->c_end};
-	struct lb_pump down = {.buf = b->s, .size = LB_BUF_SIZE, .start = &b->s_start,
-	                       .end = &b->s_end};
+	struct lb_pump down = {
+	    .buf = b->s, .size = LB_BUF_SIZE, .start = &b->s_start, .end = &b->s_end};
 	bool p = lb_session_pump(&s->c, &s->s->sd, &up);
 	p |= lb_session_pump(&s->s->sd, &s->c, &down);
 	if (s->c.err || s->s->sd.err || (s->c.shut && s->s->sd.shut)) {

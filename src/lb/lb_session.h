@@ -151,8 +151,8 @@ struct lb_session {
 	/* tcp splice pipes: [0] client->server, [1] server->client */
 	int pipe_r[2], pipe_w[2];
 	size_t pipe_fill[2];
-	bool spliced[2]; /* this direction moved to splice(2) after a bulk read */
-	void (*run)(struct lb_session *s);        /* the mode's state machine: http or tcp */
+	bool spliced[2];                   /* this direction moved to splice(2) after a bulk read */
+	void (*run)(struct lb_session *s); /* the mode's state machine: http or tcp */
 	void (*on_timeout)(struct lb_session *s); /* the deadline passed */
 };
 
