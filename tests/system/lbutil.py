@@ -261,9 +261,16 @@ def lb(tmp_path):
         return inst.start()
 
     yield make
+    bad = []
     for inst in made:
+        rc = None
         with contextlib.suppress(Exception):
-            inst.stop()
+            rc = inst.stop()
+        # a clean stop exits 0; anything else (a crash, a hang killed, a sanitizer report
+        # when RAMPART_BUILD is the ASan build) fails the test that ran it
+        if rc not in (0, None):
+            bad.append(f"{inst.dir.name}: exit {rc}\n{inst.log()[-2000:]}")
+    assert not bad, "\n".join(bad)
 
 
 # ---------------------------------------------------------------- HTTP clients
