@@ -141,6 +141,7 @@ struct lb_session {
 	int client_minor; /* the client's HTTP/1.x */
 	int status;
 	uint64_t bytes_out; /* to the client */
+	uint64_t bytes_in;  /* tcp: from the client, for the access log */
 	int method;
 	char method_name[16];   /* for the access log */
 	const char *log_server; /* name of the server that answered */

@@ -22,7 +22,7 @@ lb_tcp_end(struct lb_session *s)
 		log_info(
 		    "access listener=%s client=%s server=%s bytes_in=%llu bytes_out=%llu ms=%llu",
 		    s->pool->listener, peer, s->log_server ? s->log_server : "-",
-		    (unsigned long long)s->req_left, (unsigned long long)s->bytes_out,
+		    (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
 		    (unsigned long long)ms);
 	}
 	lb_session_close(s);
@@ -78,7 +78,7 @@ lb_tcp_drain(struct lb_session *s, int d, struct lb_side *to)
 		if (d == 1)
 			s->bytes_out += (uint64_t)n;
 		else
-			s->req_left += (uint64_t)n; /* bytes in, for the access log */
+			s->bytes_in += (uint64_t)n;
 		if (!s->pipe_fill[d]) {
 			/* an idle connection holds no pipe */
 			lb_worker_pipe_put(s->wg->w, s->pipe_r[d], s->pipe_w[d]);
@@ -110,7 +110,7 @@ lb_tcp_copy(struct lb_session *s, int d, struct lb_side *from, struct lb_side *t
 	if (d)
 		s->bytes_out += pm.moved;
 	else
-		s->req_left += pm.moved;
+		s->bytes_in += pm.moved;
 	if (pm.filled)
 		s->spliced[d] = true; /* takes over once the buffer is empty */
 	return p;
