@@ -20,7 +20,7 @@ struct lb_stats_snap {
 	const char *listener, *name;
 	char address[NET_ADDR_STRLEN];
 	int health, admin;
-	unsigned weight, effective;
+	uint64_t weight, effective;
 	bool backup;
 	uint64_t active, total, failures, responses[6], bytes_in, bytes_out, transitions;
 	char check[sizeof(((struct lb_server *)0)->check_last)];
@@ -104,10 +104,10 @@ lb_stats_row_fill(struct lb_stats_row *r)
 	r->cell[LB_COL_HEALTH] = lb_health_name(s->health);
 	r->cell[LB_COL_ADMIN] = lb_admin_name(s->admin);
 	if (s->effective != s->weight)
-		snprintf(r->num[LB_COL_WEIGHT], sizeof(r->num[0]), "%u/%u", s->effective,
-		         s->weight);
+		snprintf(r->num[LB_COL_WEIGHT], sizeof(r->num[0]), "%" PRIu64 "/%" PRIu64,
+		         s->effective, s->weight);
 	else
-		snprintf(r->num[LB_COL_WEIGHT], sizeof(r->num[0]), "%u", s->weight);
+		snprintf(r->num[LB_COL_WEIGHT], sizeof(r->num[0]), "%" PRIu64, s->weight);
 	r->cell[LB_COL_WEIGHT] = r->num[LB_COL_WEIGHT];
 	lb_stats_row_num(r, LB_COL_ACTIVE, s->active);
 	lb_stats_row_num(r, LB_COL_TOTAL, s->total);
@@ -195,8 +195,9 @@ lb_stats_json_server(const struct lb_stats_snap *s, struct buf *out)
 		r = buf_printf(out, ",\"address\":\"%s\",\"health\":\"%s\",\"admin\":\"%s\"",
 		               s->address, lb_health_name(s->health), lb_admin_name(s->admin));
 	if (r >= 0)
-		r = buf_printf(out, ",\"weight\":%u,\"effective_weight\":%u,\"backup\":%s,",
-		               s->weight, s->effective, s->backup ? "true" : "false");
+		r = buf_printf(
+		    out, ",\"weight\":%" PRIu64 ",\"effective_weight\":%" PRIu64 ",\"backup\":%s,",
+		    s->weight, s->effective, s->backup ? "true" : "false");
 	if (r >= 0)
 		r = lb_stats_json_counters(s, out);
 	if (r >= 0)
@@ -242,14 +243,18 @@ lb_stats_json(const struct lb_view *v, uint64_t now_ns, struct buf *out)
 
 /* ---- Prometheus ---- */
 
-/* A family: one sample per server, or one per value of an extra label. */
+/* A family: one sample per server, or one per value of an extra label. The value is the
+ * snapshot's uint64_t at field, unless get computes it. */
 struct lb_stats_family {
 	const char *name, *help, *type;
 	const char *label;
 	const char *const *values;
 	size_t n_values;
 	uint64_t (*get)(const struct lb_stats_snap *s, size_t i);
+	size_t field;
 };
+
+#define LB_STATS_FIELD(f) NULL, offsetof(struct lb_stats_snap, f)
 
 static uint64_t
 lb_stats_get_up(const struct lb_stats_snap *s, size_t i)
@@ -263,36 +268,6 @@ lb_stats_get_admin(const struct lb_stats_snap *s, size_t i)
 	return s->admin == (int)i;
 }
 
-static uint64_t
-lb_stats_get_weight(const struct lb_stats_snap *s, size_t i)
-{
-	return s->weight;
-}
-
-static uint64_t
-lb_stats_get_effective(const struct lb_stats_snap *s, size_t i)
-{
-	return s->effective;
-}
-
-static uint64_t
-lb_stats_get_active(const struct lb_stats_snap *s, size_t i)
-{
-	return s->active;
-}
-
-static uint64_t
-lb_stats_get_total(const struct lb_stats_snap *s, size_t i)
-{
-	return s->total;
-}
-
-static uint64_t
-lb_stats_get_failures(const struct lb_stats_snap *s, size_t i)
-{
-	return s->failures;
-}
-
 /* values order 1xx..5xx, other; responses[] keeps other at [0] */
 static uint64_t
 lb_stats_get_responses(const struct lb_stats_snap *s, size_t i)
@@ -300,49 +275,32 @@ lb_stats_get_responses(const struct lb_stats_snap *s, size_t i)
 	return s->responses[(i + 1) % 6];
 }
 
-static uint64_t
-lb_stats_get_bytes_in(const struct lb_stats_snap *s, size_t i)
-{
-	return s->bytes_in;
-}
-
-static uint64_t
-lb_stats_get_bytes_out(const struct lb_stats_snap *s, size_t i)
-{
-	return s->bytes_out;
-}
-
-static uint64_t
-lb_stats_get_transitions(const struct lb_stats_snap *s, size_t i)
-{
-	return s->transitions;
-}
-
 static const char *const lb_stats_states[] = {"ready", "drain", "maint"};
 static const char *const lb_stats_codes[] = {"1xx", "2xx", "3xx", "4xx", "5xx", "other"};
 
 static const struct lb_stats_family lb_stats_families[] = {
     {"rampart_lb_server_up", "1 when the server is healthy and ready for new clients.", "gauge",
-     NULL, NULL, 1, lb_stats_get_up},
+     NULL, NULL, 1, lb_stats_get_up, 0},
     {"rampart_lb_server_admin_state", "Administrative state (lb ctl): 1 for the current one.",
-     "gauge", "state", lb_stats_states, ARRAY_SIZE(lb_stats_states), lb_stats_get_admin},
-    {"rampart_lb_server_weight", "Configured weight.", "gauge", NULL, NULL, 1, lb_stats_get_weight},
+     "gauge", "state", lb_stats_states, ARRAY_SIZE(lb_stats_states), lb_stats_get_admin, 0},
+    {"rampart_lb_server_weight", "Configured weight.", "gauge", NULL, NULL, 1,
+     LB_STATS_FIELD(weight)},
     {"rampart_lb_server_effective_weight", "Weight in use, ramping up during slow start.", "gauge",
-     NULL, NULL, 1, lb_stats_get_effective},
+     NULL, NULL, 1, LB_STATS_FIELD(effective)},
     {"rampart_lb_server_active", "Connections or requests in flight.", "gauge", NULL, NULL, 1,
-     lb_stats_get_active},
+     LB_STATS_FIELD(active)},
     {"rampart_lb_server_requests_total", "Requests or connections sent to the server.", "counter",
-     NULL, NULL, 1, lb_stats_get_total},
+     NULL, NULL, 1, LB_STATS_FIELD(total)},
     {"rampart_lb_server_failures_total", "Connect errors, resets and timeouts.", "counter", NULL,
-     NULL, 1, lb_stats_get_failures},
+     NULL, 1, LB_STATS_FIELD(failures)},
     {"rampart_lb_server_responses_total", "HTTP responses by status class.", "counter", "code",
-     lb_stats_codes, ARRAY_SIZE(lb_stats_codes), lb_stats_get_responses},
+     lb_stats_codes, ARRAY_SIZE(lb_stats_codes), lb_stats_get_responses, 0},
     {"rampart_lb_server_bytes_in_total", "Bytes received from the server.", "counter", NULL, NULL,
-     1, lb_stats_get_bytes_in},
+     1, LB_STATS_FIELD(bytes_in)},
     {"rampart_lb_server_bytes_out_total", "Bytes sent to the server.", "counter", NULL, NULL, 1,
-     lb_stats_get_bytes_out},
+     LB_STATS_FIELD(bytes_out)},
     {"rampart_lb_server_transitions_total", "Health changes between up and down.", "counter", NULL,
-     NULL, 1, lb_stats_get_transitions},
+     NULL, 1, LB_STATS_FIELD(transitions)},
 };
 
 /* A label value per the exposition format: backslash, double quote and newline escaped. */
@@ -377,7 +335,9 @@ lb_stats_sample(const struct lb_stats_family *f, const struct lb_stats_snap *s, 
 	if (r >= 0 && f->label)
 		r = buf_printf(out, "\",%s=\"%s", f->label, f->values[i]);
 	if (r >= 0)
-		r = buf_printf(out, "\"} %" PRIu64 "\n", f->get(s, i));
+		r = buf_printf(out, "\"} %" PRIu64 "\n",
+		               f->get ? f->get(s, i)
+		                      : *(const uint64_t *)((const char *)s + f->field));
 	return r;
 }
 
