@@ -11,7 +11,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static void lb_http_run(struct lb_session *s);
 static void lb_http_error(struct lb_session *s, int code);
 static void lb_http_timeout(struct lb_session *s);
 
@@ -405,11 +404,7 @@ lb_http_prepend_proxy(struct lb_session *s)
 {
 	struct lb_bufs *b = s->b;
 	uint8_t pp[LB_PROXYPROTO_MAX];
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	if (!s->local.family && getsockname(s->c.fd, (struct sockaddr *)&ss, &sl) == 0)
-		net_addr_from_sockaddr((struct sockaddr *)&ss, sl, &s->local);
-	int n = lb_proxyproto_build(s->srv->send_proxy, &s->peer, &s->local, pp, sizeof(pp));
+	int n = lb_session_proxy_header(s, pp, sizeof(pp));
 	if (n <= 0 || b->h_len + (size_t)n > b->csize + LB_HEAD_EXTRA)
 		return;
 	memmove(b->h + n, b->h, b->h_len);
@@ -817,20 +812,6 @@ lb_http_step(struct lb_session *s)
 	}
 }
 
-/* Steps until nothing moves; a session that keeps moving yields after a while. */
-static void
-lb_http_run(struct lb_session *s)
-{
-	for (int i = 0; !s->closed; i++) {
-		if (i == 64) {
-			lb_session_again(s);
-			return;
-		}
-		if (!lb_http_step(s))
-			return;
-	}
-}
-
 static void
 lb_http_timeout(struct lb_session *s)
 {
@@ -849,7 +830,7 @@ lb_http_timeout(struct lb_session *s)
 		return;
 	case LB_S_CONNECT:
 		if (lb_http_next_server(s))
-			lb_http_run(s);
+			lb_session_run(s);
 		return;
 	default:
 		if (!s->req_done)
@@ -865,7 +846,7 @@ lb_http_timeout(struct lb_session *s)
 void
 lb_http_start(struct lb_session *s)
 {
-	s->run = lb_http_run;
+	s->step = lb_http_step;
 	s->on_timeout = lb_http_timeout;
 	s->state = LB_S_IDLE;
 	s->proxy_pending = lb_session_trusted(s);

@@ -1,6 +1,7 @@
 #include "lb_session.h"
 
 #include "core/log.h"
+#include "lb_proxyproto.h"
 #include "lb_worker.h"
 
 #include <errno.h>
@@ -124,7 +125,6 @@ lb_session_free(struct lb_session *s)
 		w->sessions = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
-	w->nsessions--;
 	atomic_fetch_sub_explicit(w->global_conns, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&s->pool->clients, 1, memory_order_relaxed);
 	lb_wgen_unref(s->wg);
@@ -133,12 +133,25 @@ lb_session_free(struct lb_session *s)
 }
 
 void
+lb_session_run(struct lb_session *s)
+{
+	for (int i = 0; !s->closed; i++) {
+		if (i == 64) {
+			lb_session_again(s);
+			return;
+		}
+		if (!s->step(s))
+			return;
+	}
+}
+
+void
 lb_session_dispatch(struct lb_session *s)
 {
 	if (s->closed)
 		return;
 	s->running = true;
-	s->run(s);
+	lb_session_run(s);
 	s->running = false;
 	if (s->closed)
 		lb_session_free(s);
@@ -209,7 +222,6 @@ lb_session_new(struct lb_wgen *wg, unsigned li, int fd, const struct net_addr *p
 	if (w->sessions)
 		w->sessions->prev = s;
 	w->sessions = s;
-	w->nsessions++;
 	atomic_fetch_add_explicit(w->global_conns, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->pool->clients, 1, memory_order_relaxed);
 	if (ev_io_start(w->loop, &s->c.io) < 0) {
@@ -644,4 +656,15 @@ lb_session_pump(struct lb_side *from, struct lb_side *to, struct lb_pump *pm)
 		p = true;
 	}
 	return p;
+}
+
+int
+lb_session_proxy_header(struct lb_session *s, uint8_t *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	/* our own address is looked up only for servers that want it */
+	if (!s->local.family && getsockname(s->c.fd, (struct sockaddr *)&ss, &sl) == 0)
+		net_addr_from_sockaddr((struct sockaddr *)&ss, sl, &s->local);
+	return lb_proxyproto_build(s->srv->send_proxy, &s->peer, &s->local, out, len);
 }

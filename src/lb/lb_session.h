@@ -152,8 +152,8 @@ struct lb_session {
 	/* tcp splice pipes: [0] client->server, [1] server->client */
 	int pipe_r[2], pipe_w[2];
 	size_t pipe_fill[2];
-	bool spliced[2];                   /* this direction moved to splice(2) after a bulk read */
-	void (*run)(struct lb_session *s); /* the mode's state machine: http or tcp */
+	bool spliced[2]; /* this direction moved to splice(2) after a bulk read */
+	bool (*step)(struct lb_session *s); /* one move of the mode (http, tcp); false: none */
 	void (*on_timeout)(struct lb_session *s); /* the deadline passed */
 };
 
@@ -169,8 +169,11 @@ void lb_session_deadline(struct lb_session *s, uint64_t ms);
 int lb_session_bufs(struct lb_session *s);
 /* Gives the buffers back when nothing is buffered (idle keep-alive costs no buffer). */
 void lb_session_bufs_release(struct lb_session *s);
-/* Runs s->run with deferred freeing, as the io and timer callbacks do. */
+/* Runs s with deferred freeing, as the io and timer callbacks do. */
 void lb_session_dispatch(struct lb_session *s);
+/* Steps s until nothing moves; a session that keeps moving yields to the others after a
+ * while (it runs again at the next loop turn). For callers that already hold s running. */
+void lb_session_run(struct lb_session *s);
 
 /*
  * Chooses a server and a connection to it: a pooled idle one (http) or a new non-blocking
@@ -220,6 +223,9 @@ bool lb_session_trusted(const struct lb_session *s);
 /* Between two requests: a session of an older generation moves to the current one (a
  * listener of the same name and mode), so a kept-alive client sees a reload at once. */
 void lb_session_rebase(struct lb_session *s);
+/* The PROXY header (the server's send-proxy version) announcing the client's connection to
+ * us; its length or -errno. */
+int lb_session_proxy_header(struct lb_session *s, uint8_t *out, size_t len);
 /* Passive health of srv after a try, with the transition logged. */
 void lb_session_passive(struct lb_session *s, struct lb_server *srv, bool ok);
 /* Logs, once per outage, that a listener has no usable server. */

@@ -203,12 +203,7 @@ lb_tcp_connect_step(struct lb_session *s)
 		return lb_tcp_assign(s, lb_session_server_failed(s, &key));
 	if (s->srv->send_proxy != LB_PROXY_NONE) {
 		uint8_t pp[LB_PROXYPROTO_MAX];
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		if (getsockname(s->c.fd, (struct sockaddr *)&ss, &sl) == 0)
-			net_addr_from_sockaddr((struct sockaddr *)&ss, sl, &s->local);
-		int n =
-		    lb_proxyproto_build(s->srv->send_proxy, &s->peer, &s->local, pp, sizeof(pp));
+		int n = lb_session_proxy_header(s, pp, sizeof(pp));
 		/* a fresh socket's buffer takes a header this small whole */
 		if (n <= 0 || send(s->s->sd.fd, pp, (size_t)n, MSG_NOSIGNAL) != n) {
 			lb_tcp_end(s);
@@ -245,19 +240,6 @@ lb_tcp_step(struct lb_session *s)
 }
 
 static void
-lb_tcp_run(struct lb_session *s)
-{
-	for (int i = 0; !s->closed; i++) {
-		if (i == 64) {
-			lb_session_again(s);
-			return;
-		}
-		if (!lb_tcp_step(s))
-			return;
-	}
-}
-
-static void
 lb_tcp_timeout(struct lb_session *s)
 {
 	struct balance_key key = {.client = &s->peer};
@@ -268,13 +250,13 @@ lb_tcp_timeout(struct lb_session *s)
 		return;
 	}
 	if (lb_tcp_assign(s, lb_session_server_failed(s, &key)))
-		lb_tcp_run(s);
+		lb_session_run(s);
 }
 
 void
 lb_tcp_start(struct lb_session *s)
 {
-	s->run = lb_tcp_run;
+	s->step = lb_tcp_step;
 	s->on_timeout = lb_tcp_timeout;
 	s->state = LB_S_IDLE;
 	s->t_req = ev_now_ns(lb_session_loop(s));

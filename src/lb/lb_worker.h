@@ -53,11 +53,10 @@ struct lb_worker {
 	int *free_pipes; /* pairs */
 	size_t nfree_pipes;
 	struct ev_timer tick;
-	struct lb_session *sessions; /* list */
-	struct lb_session *again;    /* sessions to run at the next turn */
-	struct lb_wgen *wgens;       /* live generations, current first */
-	struct ev_timer kick;        /* 0-delay: queues and again list at the next turn */
-	size_t nsessions;
+	struct lb_session *sessions;   /* list */
+	struct lb_session *again;      /* sessions to run at the next turn */
+	struct lb_wgen *wgens;         /* live generations, current first */
+	struct ev_timer kick;          /* 0-delay: queues and again list at the next turn */
 	_Atomic int64_t *global_conns; /* shared across workers */
 	int64_t global_max;
 	uint64_t seed;
