@@ -330,6 +330,25 @@ def test_lb_drops_to_user_once_bound(lb, nginx):
     assert uids == ["0"] * 4, uids
 
 
+def test_lb_unknown_user_refuses_to_run(tmp_path, nginx):
+    """lb.user naming no account: rampart lb does not go on as root, it exits 1 and says why."""
+    s1 = nginx("s1")
+    cfg = tmp_path / "lb.yaml"
+    cfg.write_text(f"""lb:
+  user: no-such-user-here
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:{free_port()}
+      servers:
+        - {{ name: s1, address: {s1.addr} }}
+""")
+    r = subprocess.run([RAMPART, "lb", "-c", str(cfg)], capture_output=True, text=True,
+                       timeout=20)
+    assert r.returncode == 1, r
+    assert "cannot drop privileges user=no-such-user-here" in r.stderr, r.stderr
+
+
 def test_process_metrics_endpoint_has_lb_series(tmp_path, nginx):
     """metrics.listen (the process's Prometheus endpoint) carries the lb's server series too."""
     s1 = nginx("s1")
@@ -421,6 +440,136 @@ lb:
       servers:
         - { name: s1, address: "127.0.0.1" }  # <<<
 """, "address", True),
+    ("bad-expect-status", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      check: { type: http, expect-status: "2xx" }  # <<<
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "expect-status", True),
+    ("send-check-without-send", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      check: { type: send }  # <<<
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "send", True),
+    ("check-timeout-over-interval", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      check: { type: tcp, interval: 1s, timeout: 2s }  # <<<
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "timeout", True),
+    ("bogus-check-type", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      check: { type: ping }  # <<<
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "ping", True),
+    ("weight-over-256", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      servers:
+        - { name: s1, address: 127.0.0.1:9001, weight: 300 }  # <<<
+""", "weight", True),
+    ("no-servers", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      servers: []  # <<<
+""", "server", False),
+    ("tcp-with-uri-balance", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      mode: tcp
+      balance: uri  # <<<
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "balance", True),
+    ("bad-mode", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      mode: udp  # <<<
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "udp", True),
+    ("negative-threads", """\
+lb:
+  threads: -1  # <<<
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "threads", True),
+    ("bad-duration", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      timeout: { connect: 5 parsecs }  # <<<
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "connect", True),
+    ("bad-send-proxy", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      servers:
+        - { name: s1, address: 127.0.0.1:9001, send-proxy: v3 }  # <<<
+""", "v3", True),
+    ("bad-accept-proxy-cidr", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      accept-proxy: [ 10.0.0.0/33 ]  # <<<
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "accept-proxy", True),
+    ("same-bind-twice", """\
+lb:
+  ctl-socket: ""
+  listeners:  # <<<
+    - name: a
+      bind: 127.0.0.1:18080
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+    - name: b
+      bind: 127.0.0.1:18080
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "bind", False),
 ]
 
 
