@@ -3,6 +3,7 @@
 #include "core/buf.h"
 #include "core/cleanup.h"
 #include "core/log.h"
+#include "lb_proxyproto.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -26,7 +27,9 @@ struct lb_check_probe {
 	struct ev_io io;       /* fd -1 when idle */
 	char *req;             /* http: this server's request (its Host differs) */
 	size_t req_len;
-	size_t sent;
+	uint8_t pp[LB_PROXYPROTO_MAX]; /* PROXY header sent before the request, pp_len > 0 */
+	size_t pp_len;
+	size_t sent; /* of pp, then of the request */
 	struct buf in;
 	bool in_flight;
 	bool connected;
@@ -170,6 +173,7 @@ lb_check_close(struct lb_check_probe *p)
 	p->in_flight = false;
 	p->connected = false;
 	p->sent = 0;
+	p->pp_len = 0;
 }
 
 static void
@@ -306,6 +310,31 @@ lb_check_timer_cb(struct ev_loop *loop, struct ev_timer *t)
 		lb_check_begin(p);
 }
 
+/*
+ * A server that wants a PROXY header on its traffic wants one on checks too, or it refuses
+ * them (haproxy does the same unless the check has its own port). It announces the check's own
+ * connection, as nothing is relayed.
+ */
+static int
+lb_check_proxy_header(struct lb_check_probe *p)
+{
+	if (p->s->send_proxy == LB_PROXY_NONE || p->c->port)
+		return 0;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct net_addr local;
+	if (getsockname(p->io.fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -errno;
+	int r = net_addr_from_sockaddr((struct sockaddr *)&ss, sl, &local);
+	if (r < 0)
+		return r;
+	r = lb_proxyproto_build(p->s->send_proxy, &local, &p->s->addr, p->pp, sizeof(p->pp));
+	if (r < 0)
+		return r;
+	p->pp_len = (size_t)r;
+	return 0;
+}
+
 /* The connect finished: tcp is done; http and send go on to write. */
 static void
 lb_check_connected(struct lb_check_probe *p)
@@ -314,6 +343,8 @@ lb_check_connected(struct lb_check_probe *p)
 	socklen_t len = sizeof(err);
 	if (getsockopt(p->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
+	if (!err && p->c->type != LB_CHECK_TCP)
+		err = -lb_check_proxy_header(p);
 	if (err)
 		lb_check_fail_errno(p, err);
 	else if (p->c->type == LB_CHECK_TCP)
@@ -336,9 +367,13 @@ lb_check_write(struct lb_check_probe *p)
 {
 	struct lb_check *c = p->c;
 	const char *out;
-	size_t len = lb_check_out(p, &out);
+	size_t len = p->pp_len + lb_check_out(p, &out);
 	while (p->sent < len) {
-		ssize_t n = send(p->io.fd, out + p->sent, len - p->sent, MSG_NOSIGNAL);
+		bool pp = p->sent < p->pp_len;
+		const char *from = pp ? (const char *)p->pp + p->sent : out + (p->sent - p->pp_len);
+		size_t n_from = pp ? p->pp_len - p->sent : len - p->sent;
+		/* MSG_MORE: the header and the request leave in one segment */
+		ssize_t n = send(p->io.fd, from, n_from, MSG_NOSIGNAL | (pp ? MSG_MORE : 0));
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n < 0) {
@@ -447,7 +482,7 @@ lb_check_io_cb(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		if (!p->connected)
 			return;
 	}
-	if (p->sent < lb_check_out(p, &out))
+	if (p->sent < p->pp_len + lb_check_out(p, &out))
 		lb_check_write(p);
 	else if (events & (EV_READ | EV_ERROR))
 		lb_check_read(p);

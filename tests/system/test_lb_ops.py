@@ -644,6 +644,25 @@ def test_send_proxy_tcp_mode(lb, nginx):
     assert st == 200 and body.startswith(b"pp=127.0.0.43 "), out
 
 
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_checks_send_proxy_header(lb, nginx, version):
+    """A server behind send-proxy refuses requests without the header, checks included."""
+    b, pp = proxy_backend(nginx, "p1")
+    port = free_port()
+    check = {"type": "http", "path": "/pp", "interval": "200ms", "timeout": "200ms",
+             "rise": 1, "fall": 1}
+    inst = lb([listener("web", port, [server("p1", f"127.0.0.1:{pp}", send_proxy=version),
+                                      server("plain", f"127.0.0.1:{pp}")], check=check)])
+    # the same listener without a PROXY header: nginx drops the connection, the check fails
+    inst.wait_health("plain", "down")
+    before = len(b.access_log())
+    wait_for(lambda: len(b.access_log()) >= before + 3, what="three more checks")
+    srv = inst.servers()
+    assert srv["p1"]["health"] == "up", srv
+    assert "status 200" in srv["p1"]["check"], srv
+    assert not srv["plain"]["check"].startswith("ok"), srv
+
+
 def proxy_v2(src, dst, sport, dport):
     sig = b"\r\n\r\n\x00\r\nQUIT\n"
     addrs = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack(">HH", sport, dport)
