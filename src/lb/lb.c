@@ -80,8 +80,8 @@ lb_bound_get(struct lb *lb, const struct net_addr *addr, struct lb_bound **out)
 	return 0;
 }
 
-/* A server kept by a reload keeps its health (a dead one stays out) and the admin state set
- * through ctl; a change of its disabled: key in the file wins. */
+/* A server kept by a reload keeps its health (a dead one stays out) and the admin state and
+ * weight set through ctl; a change of its disabled: or weight: key in the file wins. */
 static void
 lb_carry_state(struct lb_pool *np, const struct lb_gen *old)
 {
@@ -101,6 +101,9 @@ lb_carry_state(struct lb_pool *np, const struct lb_gen *old)
 			if (os->cfg_disabled == ns->cfg_disabled &&
 			    oa != (os->cfg_disabled ? LB_ADMIN_MAINT : LB_ADMIN_READY))
 				atomic_store(&ns->admin, oa);
+			unsigned ow = atomic_load(&os->weight);
+			if (os->cfg_weight == ns->cfg_weight && ow != os->cfg_weight)
+				atomic_store(&ns->weight, ow);
 			ns->check_ok = os->check_ok;
 			ns->check_fail = os->check_fail;
 			memcpy(ns->check_last, os->check_last, sizeof(ns->check_last));

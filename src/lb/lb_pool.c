@@ -25,6 +25,7 @@ lb_pool_add_server(struct lb_pool *pool, size_t i, const struct lb_server_cfg *c
 	s->send_proxy = c->send_proxy;
 	s->maxconn = c->maxconn;
 	s->cfg_disabled = c->disabled;
+	s->cfg_weight = (unsigned)c->weight;
 	atomic_init(&s->health, LB_HEALTH_UP);
 	atomic_init(&s->admin, c->disabled ? LB_ADMIN_MAINT : LB_ADMIN_READY);
 	atomic_init(&s->weight, (unsigned)c->weight);

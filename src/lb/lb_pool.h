@@ -40,7 +40,8 @@ struct lb_server {
 	bool backup;
 	int send_proxy; /* enum lb_proxy_proto */
 	int64_t maxconn;
-	bool cfg_disabled; /* disabled: true in the config */
+	bool cfg_disabled;   /* disabled: true in the config */
+	unsigned cfg_weight; /* weight: in the config */
 
 	/* runtime, shared */
 	_Atomic int health;              /* enum lb_health */

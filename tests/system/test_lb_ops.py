@@ -186,6 +186,25 @@ def test_ctl_show_disable_enable_weight(lb, nginx):
     assert set(who(port) for _ in range(4)) == {"s1", "s2"}
 
 
+def test_reload_keeps_what_ctl_set(lb, nginx):
+    s1, s2 = nginx("s1"), nginx("s2")
+    port = free_port()
+    lis = [listener("web", port, pool(s1, s2), check=NO_CHECK)]
+    l = lb(lis)
+    assert l.ctl("disable", "web/s1").returncode == 0
+    assert l.ctl("weight", "web/s2", "3").returncode == 0
+    l.reload(lis)
+    srv = l.servers()
+    assert srv["s1"]["admin"] != "ready" and srv["s2"]["weight"] == 3, srv
+    assert [who(port) for _ in range(6)] == ["s2"] * 6
+    # a weight changed in the file wins over the one ctl set
+    lis2 = [listener("web", port, [server("s1", s1.addr), server("s2", s2.addr, weight=2)],
+                     check=NO_CHECK)]
+    l.reload(lis2)
+    srv = l.servers()
+    assert srv["s2"]["weight"] == 2 and srv["s1"]["admin"] != "ready", srv
+
+
 def test_ctl_exit_codes(lb, nginx, tmp_path):
     s1 = nginx("s1")
     port = free_port()
