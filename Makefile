@@ -20,7 +20,7 @@ DEBS       := $(DEBS_BUILD) $(DEBS_TEST) $(DEBS_BENCH)
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all deps build test test-unit test-system run bench fuzz install clean
+.PHONY: all deps build test test-unit test-system run bench fuzz install clean soak
 
 all: build
 
@@ -51,6 +51,11 @@ JUNIT ?=
 test-system: build
 	cd tests/system && RAMPART_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q \
 	  $(if $(JUNIT),--junitxml=$(abspath $(JUNIT)))
+
+# The lb soak's long form: a backend killed and restarted every 30 s for 10 minutes.
+soak: build
+	cd tests/system && RAMPART_BUILD=$(abspath $(BUILD)) RAMPART_SOAK_SECONDS=600 \
+	  RAMPART_SOAK_PERIOD=30 $(PYTHON) -m pytest -q test_lb_soak.py -k killed
 
 # Unit and conformance tests first, the system tests last: pytest's summary closes the run.
 test: test-unit test-system
