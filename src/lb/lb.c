@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,15 @@ lb_bind_gen(struct lb *lb, const struct lb_gen *g, int *fds, char *err, size_t e
 		}
 		for (unsigned t = 0; t < lb->nthreads; t++)
 			fds[l * lb->nthreads + t] = b->fds[t];
+	}
+	/* Set on kept sockets too: the mode or the key may have changed. An HTTP client speaks
+	 * first, so its connection is woken once, with its request (a server may speak first in
+	 * tcp mode). Only a saving: a kernel that refuses it costs nothing else. */
+	for (size_t l = 0; l < g->n; l++) {
+		int sec = lc[l].mode == LB_MODE_HTTP && lc[l].defer_accept;
+		for (unsigned t = 0; t < lb->nthreads; t++)
+			setsockopt(fds[l * lb->nthreads + t], IPPROTO_TCP, TCP_DEFER_ACCEPT, &sec,
+			           sizeof(sec));
 	}
 	return 0;
 }

@@ -179,6 +179,8 @@ static const struct cfg_field lb_listener_fields[] = {
      .help = "peers whose PROXY protocol v1/v2 header is read (trusted upstreams)"},
     {LIS("transparent", CFG_BOOL, transparent), .def = "false",
      .help = "connect to servers from the client's address (IP_TRANSPARENT)"},
+    {LIS("defer-accept", CFG_BOOL, defer_accept), .def = "true",
+     .help = "http mode: accept a connection once its request's first bytes are in"},
     {LIS("access-log", CFG_BOOL, access_log), .def = "true",
      .help = "one log line per request (http) or connection (tcp)"},
     {LIS("servers", CFG_LIST, servers), .elem = CFG_SECTION, .schema = &lb_server_schema,

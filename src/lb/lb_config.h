@@ -97,6 +97,7 @@ struct lb_listener_cfg {
 	bool forwarded;               /* add X-Forwarded-For/-Proto and Forwarded */
 	struct cfg_list accept_proxy; /* struct net_cidr: peers whose PROXY header is read */
 	bool transparent;             /* connect from the client's address (IP_TRANSPARENT) */
+	bool defer_accept;            /* http: accept once the request's first bytes are in */
 	bool access_log;
 	struct cfg_list servers; /* struct lb_server_cfg */
 };

@@ -110,6 +110,10 @@ def test_listener_maxconn_holds_new_clients_back(lb, nginx):
     port = free_port()
     lb([listener("web", port, [server("s1", s1.addr)], check=NO_CHECK, maxconn=2)])
     held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+    for c in held:
+        # clients in the middle of a request (a silent one is not taken before it speaks:
+        # defer-accept)
+        c.sendall(b"GET / HTTP/1.1\r\n")
     try:
         # a third client connects (kernel backlog) but is not served while two are open
         third = socket.create_connection(("127.0.0.1", port), timeout=5)

@@ -3,6 +3,7 @@ reload, `rampart lb ctl`, the stats listener, the access log, `rampart up`,
 `rampart check-config`, and the PROXY protocol both ways."""
 import collections
 import json
+import os
 import re
 import shutil
 import signal
@@ -203,6 +204,54 @@ def test_reload_keeps_what_ctl_set(lb, nginx):
     l.reload(lis2)
     srv = l.servers()
     assert srv["s2"]["weight"] == 2 and srv["s1"]["admin"] != "ready", srv
+
+
+def listening_defer_accept(pid, port):
+    """TCP_DEFER_ACCEPT of the lb's listening socket on port, read from a copy of its
+    descriptor (pidfd_getfd)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = libc.syscall(434, pid, 0)  # pidfd_open
+    assert pidfd >= 0, ctypes.get_errno()
+    try:
+        for name in os.listdir(f"/proc/{pid}/fd"):
+            if not os.readlink(f"/proc/{pid}/fd/{name}").startswith("socket:"):
+                continue
+            fd = libc.syscall(438, pidfd, int(name), 0)  # pidfd_getfd
+            if fd < 0:
+                continue
+            s = socket.socket(fileno=fd)
+            try:
+                if (s.family == socket.AF_INET and s.type == socket.SOCK_STREAM
+                        and s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+                        and s.getsockname()[1] == port):
+                    return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT)
+            finally:
+                s.close()
+    finally:
+        os.close(pidfd)
+    raise AssertionError(f"no listening socket on port {port} in {pid}")
+
+
+def test_defer_accept_follows_mode_and_key(lb, nginx):
+    s1 = nginx("s1")
+    port = free_port()
+    srv = [server("s1", s1.addr)]
+    l = lb([listener("web", port, srv, check=NO_CHECK)])
+    assert listening_defer_accept(l.pid, port) > 0  # http: on by default
+    # the socket is kept across reloads: its option follows the new mode and key
+    l.reload([listener("web", port, srv, check=NO_CHECK, mode="tcp")])
+    assert listening_defer_accept(l.pid, port) == 0  # tcp: a server may speak first
+    l.reload([listener("web", port, srv, check=NO_CHECK, defer_accept=False)])
+    assert listening_defer_accept(l.pid, port) == 0
+    # a silent client is then taken at once
+    before = l.fd_count()
+    c = socket.create_connection(("127.0.0.1", port), timeout=5)
+    wait_for(lambda: l.fd_count() > before, what="the silent client accepted")
+    c.close()
+    l.reload([listener("web", port, srv, check=NO_CHECK)])
+    assert listening_defer_accept(l.pid, port) > 0
+    assert who(port) == "s1"
 
 
 def test_ctl_exit_codes(lb, nginx, tmp_path):
