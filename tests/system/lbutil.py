@@ -100,7 +100,8 @@ def render_config(listeners, ctl_socket, stats_port=None, threads=1, extra=None)
 class Lb:
     """One `rampart lb -c FILE` process. port: the first listener's port."""
 
-    def __init__(self, directory, listeners, stats=False, threads=1, verb=("lb",), extra=None):
+    def __init__(self, directory, listeners, stats=False, threads=1, verb=("lb",), extra=None,
+                 netns=None):
         self.dir = pathlib.Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = self.dir / "lb.yaml"
@@ -110,6 +111,7 @@ class Lb:
         self.threads = threads
         self.extra = extra
         self.verb = verb
+        self.netns = netns  # run inside this network namespace (ip netns exec)
         self.listeners = listeners
         self.proc = None
         self.write(listeners)
@@ -139,9 +141,17 @@ class Lb:
 
     def start(self):
         self.log_file = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([RAMPART, *self.verb, "-c", str(self.config)],
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        self.proc = subprocess.Popen([*prefix, RAMPART, *self.verb, "-c", str(self.config)],
                                      stdin=subprocess.DEVNULL, stdout=self.log_file,
                                      stderr=self.log_file, start_new_session=True)
+        if self.netns:
+            # its ports are not reachable from here: its start line says they are bound
+            wait_for(lambda: self.log_lines("lb started") or self.proc.poll() is not None,
+                     START_TIMEOUT, what="the lb's start line")
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"rampart lb exited {self.proc.returncode}:\n{self.log()}")
+            return self
         ports = [int(lis["bind"].rsplit(":", 1)[1]) for lis in self.listeners]
         if self.stats_port:
             ports.append(self.stats_port)
