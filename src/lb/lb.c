@@ -112,6 +112,15 @@ lb_carry_state(struct lb_pool *np, const struct lb_gen *old)
 	}
 }
 
+/* A server slot freed on one thread may serve a session queued on any: all look. */
+static void
+lb_wake_workers(void *data)
+{
+	struct lb *lb = data;
+	for (unsigned t = 0; t < lb->nthreads; t++)
+		lb_worker_poke(&lb->workers[t]);
+}
+
 static int
 lb_gen_build(struct lb *lb, const struct lb_cfg *cfg, struct lb_gen **out)
 {
@@ -131,8 +140,11 @@ lb_gen_build(struct lb *lb, const struct lb_cfg *cfg, struct lb_gen **out)
 		r = -ENOMEM;
 	const struct lb_listener_cfg *lc = g->cfg.listeners.items;
 	for (size_t i = 0; r >= 0 && i < g->n; i++)
-		if ((r = lb_pool_new(&lc[i], &g->pools[i])) >= 0)
+		if ((r = lb_pool_new(&lc[i], &g->pools[i])) >= 0) {
 			lb_carry_state(g->pools[i], lb->gen);
+			g->pools[i]->wake_all = lb_wake_workers;
+			g->pools[i]->wake_data = lb;
+		}
 	if (r < 0) {
 		lb_gen_unref(g);
 		return r;
@@ -402,6 +414,9 @@ lb_stop(struct lb *lb)
 	lb_checks_stop(lb);
 	lb_ctl_free(lb->ctl);
 	lb_stats_server_free(lb->stats);
+	/* all halt before any is freed: a running one may still poke the others */
+	for (unsigned t = 0; lb->workers && t < lb->nthreads; t++)
+		lb_worker_halt(&lb->workers[t]);
 	for (unsigned t = 0; lb->workers && t < lb->nthreads; t++)
 		lb_worker_destroy(&lb->workers[t]);
 	for (size_t i = 0; i < lb->nbound; i++)

@@ -77,6 +77,10 @@ struct lb_pool {
 	_Atomic int all_down_logged;
 	_Atomic int64_t clients; /* client connections of the listener, all threads */
 	int64_t maxclients;      /* listener maxconn; 0: none */
+	_Atomic int64_t queued;  /* sessions waiting for a server slot, all threads */
+	/* wakes every worker to look at its queues (a slot freed elsewhere); set by the owner */
+	void (*wake_all)(void *data);
+	void *wake_data;
 };
 
 /* Builds the pool of one listener from its config (servers start UP, or MAINT if disabled). */

@@ -365,6 +365,7 @@ lb_session_queue(struct lb_session *s)
 		wg->qhead[s->li] = s;
 	wg->qtail[s->li] = s;
 	wg->qlen[s->li]++;
+	atomic_fetch_add_explicit(&s->pool->queued, 1, memory_order_relaxed);
 	s->state = LB_S_QUEUED;
 	lb_session_deadline(s, s->lc->timeout.queue_ms);
 }
@@ -408,7 +409,8 @@ lb_session_assign(struct lb_session *s, const struct balance_key *key)
 	for (;;) {
 		int r = lb_session_choose(s, key);
 		if (r == 0) {
-			if (s->wg->qlen[s->li] >= (size_t)s->lc->queue_max)
+			if (atomic_load_explicit(&s->pool->queued, memory_order_relaxed) >=
+			    s->lc->queue_max)
 				return -ENOBUFS;
 			lb_session_queue(s);
 			return -EAGAIN;
@@ -490,8 +492,10 @@ lb_session_release_server(struct lb_session *s, bool reuse)
 	}
 	if (srv) {
 		atomic_fetch_sub_explicit(&srv->active, 1, memory_order_relaxed);
-		if (s->wg->qhead[s->li])
-			lb_worker_kick(s->wg->w);
+		/* the freed slot may serve a session queued on another thread */
+		if (atomic_load_explicit(&s->pool->queued, memory_order_relaxed) > 0 &&
+		    s->pool->wake_all)
+			s->pool->wake_all(s->pool->wake_data);
 	}
 }
 
@@ -539,6 +543,7 @@ lb_session_unqueue(struct lb_session *s)
 			if (wg->qtail[s->li] == s)
 				wg->qtail[s->li] = prev;
 			wg->qlen[s->li]--;
+			atomic_fetch_sub_explicit(&s->pool->queued, 1, memory_order_relaxed);
 			break;
 		}
 	s->queued = false;

@@ -316,6 +316,8 @@ lb_worker_mail(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	uint64_t v;
 	if (read(w->efd, &v, sizeof(v)) < 0 && errno == EAGAIN)
 		return;
+	if (atomic_exchange(&w->poked, 0))
+		lb_worker_kick(w);
 	pthread_mutex_lock(&w->mu);
 	struct lb_msg *m = w->msg;
 	w->msg = NULL;
@@ -323,9 +325,24 @@ lb_worker_mail(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		lb_worker_switch(w, m);
 	else if (m)
 		lb_worker_stop_all(w);
-	w->done = true;
-	pthread_cond_broadcast(&w->cv);
+	if (m) {
+		w->done = true;
+		pthread_cond_broadcast(&w->cv);
+	}
 	pthread_mutex_unlock(&w->mu);
+}
+
+void
+lb_worker_poke(struct lb_worker *w)
+{
+	if (pthread_equal(pthread_self(), w->thread)) {
+		lb_worker_kick(w);
+		return;
+	}
+	uint64_t one = 1;
+	/* one wakeup however many slots free before it runs */
+	if (!atomic_exchange(&w->poked, 1) && write(w->efd, &one, sizeof(one)) < 0)
+		atomic_store(&w->poked, 0);
 }
 
 void
@@ -439,7 +456,7 @@ lb_worker_start(struct lb_worker *w)
 }
 
 void
-lb_worker_destroy(struct lb_worker *w)
+lb_worker_halt(struct lb_worker *w)
 {
 	if (w->started) {
 		struct lb_msg stop = {.type = LB_MSG_STOP};
@@ -447,6 +464,12 @@ lb_worker_destroy(struct lb_worker *w)
 		pthread_join(w->thread, NULL);
 		w->started = false;
 	}
+}
+
+void
+lb_worker_destroy(struct lb_worker *w)
+{
+	lb_worker_halt(w);
 	while (w->free_bufs) {
 		struct lb_bufs *b = w->free_bufs;
 		w->free_bufs = b->next;

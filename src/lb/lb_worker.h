@@ -38,6 +38,7 @@ struct lb_worker {
 	unsigned id;
 	pthread_t thread;
 	bool started;
+	_Atomic int poked; /* another thread asked for a look at the queues */
 	struct ev_loop *loop;
 	int efd;
 	struct ev_io eio;
@@ -67,13 +68,17 @@ int lb_worker_init(struct lb_worker *w, unsigned id, _Atomic int64_t *global_con
 int lb_worker_start(struct lb_worker *w);
 /* Hands msg to the worker and waits until it was applied. */
 void lb_worker_send(struct lb_worker *w, struct lb_msg *msg);
-/* Stops the thread (closing every session and listening socket) and frees what init made. */
+/* Stops the thread, closing every session and listening socket. */
+void lb_worker_halt(struct lb_worker *w);
+/* Halts it if running, and frees what init made. */
 void lb_worker_destroy(struct lb_worker *w);
 
 /* For the session code: every paused listener may accept again (a slot freed). */
 void lb_worker_resume(struct lb_worker *w);
 /* Queues and the again list are looked at in the next loop turn. */
 void lb_worker_kick(struct lb_worker *w);
+/* The same, from any thread (through the worker's eventfd when it is another one). */
+void lb_worker_poke(struct lb_worker *w);
 struct lb_bufs *lb_worker_bufs_get(struct lb_worker *w, size_t csize);
 void lb_worker_bufs_put(struct lb_worker *w, struct lb_bufs *b);
 int lb_worker_pipe_get(struct lb_worker *w, int *rd, int *wr);

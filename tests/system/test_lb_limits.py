@@ -105,6 +105,28 @@ def _get_raw(port, path):
     return out
 
 
+def test_queue_limit_counts_all_threads(lb, nginx):
+    s1 = nginx("s1")
+    port = free_port()
+    l = lb([listener("web", port, [server("s1", s1.addr, maxconn=1)], check=NO_CHECK,
+                     queue=1, timeout={"queue": "20s"})], threads=4)
+    first = [None]
+    slow = threading.Thread(target=_slow, args=(port, 3000, first, 0))
+    slow.start()
+    wait_for(lambda: l.servers()["s1"]["active"] == 1, what="the slow request in flight")
+    # eight clients, spread over the four threads by SO_REUSEPORT: one waits, the queue is
+    # full for the other seven, whichever thread took them
+    results = [None] * 8
+    clients = [threading.Thread(target=lambda i=i: results.__setitem__(
+        i, parse_response(_get_raw(port, "/"))[0])) for i in range(8)]
+    for t in clients:
+        t.start()
+    for t in clients + [slow]:
+        t.join()
+    assert first == [200]
+    assert sorted(results) == [200] + [503] * 7, results
+
+
 def test_listener_maxconn_holds_new_clients_back(lb, nginx):
     s1 = nginx("s1")
     port = free_port()
