@@ -25,6 +25,7 @@ import time
 import pytest
 
 from nginx import free_port, kill_group, port_open  # noqa: F401
+from nginx import http_get as ngx_http_get
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("RAMPART_BUILD", ROOT / "build"))
@@ -291,15 +292,9 @@ def connection(port, source=None, timeout=10):
 
 
 def http_get(port, path="/", headers=None, source=None, timeout=10, method="GET", body=None):
-    """One request on a fresh connection -> (status, {lowercase: value}, body)."""
-    c = connection(port, source, timeout)
-    try:
-        c.request(method, path, body=body, headers=headers or {})
-        r = c.getresponse()
-        data = r.read()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-    finally:
-        c.close()
+    """One request on a fresh connection to the lb on 127.0.0.1:port -> (status,
+    {lowercase: value}, body)."""
+    return ngx_http_get(f"127.0.0.1:{port}", path, headers, timeout, method, body, source)
 
 
 def who(port, path="/", **kw):

@@ -602,12 +602,14 @@ def _skip(msg):
 
 # ---------------------------------------------------------------- minimal HTTP client
 
-def http_get(addr, path="/", headers=None, timeout=5, method="GET", body=None):
-    """One request on a fresh connection -> (status, {lowercase header: value}, body bytes).
-    Uses http.client (Content-Length and chunked answers)."""
+def http_get(addr, path="/", headers=None, timeout=5, method="GET", body=None, source=None):
+    """One request on a fresh connection (from address source, if given) -> (status,
+    {lowercase header: value}, body bytes). Uses http.client (Content-Length and chunked
+    answers)."""
     import http.client
     host, port = addr.rsplit(":", 1)
-    c = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    c = http.client.HTTPConnection(host, int(port), timeout=timeout,
+                                   source_address=(source, 0) if source else None)
     try:
         c.request(method, path, body=body, headers=headers or {})
         r = c.getresponse()

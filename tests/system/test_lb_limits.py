@@ -92,17 +92,19 @@ def test_full_queue_answers_503_at_once(lb, nginx):
     assert st == 503 and results[0] == 200
 
 
+def _read_all(c):
+    """What c receives until the peer closes; closes c."""
+    out = b""
+    with c:
+        while b := c.recv(65536):
+            out += b
+    return out
+
+
 def _get_raw(port, path):
     c = socket.create_connection(("127.0.0.1", port), timeout=10)
     c.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-    out = b""
-    while True:
-        b = c.recv(65536)
-        if not b:
-            break
-        out += b
-    c.close()
-    return out
+    return _read_all(c)
 
 
 def test_queue_limit_counts_all_threads(lb, nginx):
@@ -151,11 +153,5 @@ def test_listener_maxconn_holds_new_clients_back(lb, nginx):
             c.close()
     # one slot frees: it is served
     third.settimeout(10)
-    out = b""
-    while True:
-        b = third.recv(65536)
-        if not b:
-            break
-        out += b
-    third.close()
+    out = _read_all(third)
     assert out.startswith(b"HTTP/1.1 200"), out

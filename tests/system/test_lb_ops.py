@@ -606,6 +606,16 @@ lb:
       servers:
         - { name: s1, address: 127.0.0.1:9001 }
 """, "connect", True),
+    ("bad-defer-accept", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      defer-accept: sometimes  # <<<
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "sometimes", True),
     ("bad-send-proxy", """\
 lb:
   ctl-socket: ""
