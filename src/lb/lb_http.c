@@ -466,7 +466,7 @@ lb_http_req_out(struct lb_session *s)
 {
 	struct lb_bufs *b = s->b;
 	size_t head = b->h_len - b->h_sent, body = s->req_body_end - b->c_start;
-	if (!s->s->sd.wr || (!head && !body))
+	if (!s->s->sd.wr || (!head && !body) || lb_session_hold(s))
 		return false;
 	struct iovec iov[2] = {{b->h + b->h_sent, head}, {b->c + b->c_start, body}};
 	ssize_t n = head ? lb_side_writev(&s->s->sd, iov, 2)

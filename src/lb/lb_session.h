@@ -116,6 +116,8 @@ struct lb_session {
 	bool queued;  /* in wg's queue: the queue walker frees it */
 	bool again;   /* on the worker's again list */
 	struct lb_session *again_next;
+	bool held; /* on the worker's held list: its request goes out at the end of the turn */
+	struct lb_session *held_next;
 	struct lb_bufs *b;
 	struct lb_session *qnext;
 	struct lb_session *prev, *next; /* worker's session list */
@@ -218,6 +220,11 @@ void lb_session_reap_idle(struct lb_wgen *wg, uint64_t now_ns);
 void lb_session_drop_idle(struct lb_wgen *wg);
 /* Runs s again at the next loop turn (fairness: one session does not hog the loop). */
 void lb_session_again(struct lb_session *s);
+/* Puts off s's sending towards its server until the end of the loop turn: true when held
+ * (run comes again then), false when it may send now (the held sessions are running). */
+bool lb_session_hold(struct lb_session *s);
+/* Runs the held sessions, grouped by server; the worker calls it before it waits. */
+void lb_session_flush_held(struct lb_worker *w);
 /* The peer is in the listener's accept-proxy list: a PROXY header comes first. */
 bool lb_session_trusted(const struct lb_session *s);
 /* Between two requests: a session of an older generation moves to the current one (a

@@ -400,6 +400,12 @@ lb_worker_kick(struct lb_worker *w)
 }
 
 static void
+lb_worker_flush(struct ev_loop *loop, void *data)
+{
+	lb_session_flush_held(data);
+}
+
+static void
 lb_worker_tick(struct ev_loop *loop, struct ev_timer *t)
 {
 	struct lb_worker *w = t->data;
@@ -438,6 +444,7 @@ lb_worker_init(struct lb_worker *w, unsigned id, _Atomic int64_t *global_conns, 
 		return -errno;
 	ev_io_init(&w->eio, w->efd, EV_READ, lb_worker_mail, w);
 	ev_timer_init(&w->kick, lb_worker_kick_cb, w);
+	ev_set_before_sleep(w->loop, lb_worker_flush, w);
 	ev_timer_init(&w->tick, lb_worker_tick, w);
 	r = ev_io_start(w->loop, &w->eio);
 	if (r >= 0)

@@ -56,6 +56,8 @@ struct lb_worker {
 	struct ev_timer tick;
 	struct lb_session *sessions;   /* list */
 	struct lb_session *again;      /* sessions to run at the next turn */
+	struct lb_session *held;       /* sessions to send at the end of this turn */
+	bool flushing;                 /* the held sessions are running */
 	struct lb_wgen *wgens;         /* live generations, current first */
 	struct ev_timer kick;          /* 0-delay: queues and again list at the next turn */
 	_Atomic int64_t *global_conns; /* shared across workers */
