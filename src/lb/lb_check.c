@@ -45,8 +45,9 @@ struct lb_check {
 	unsigned jitter_pct;
 	int status_min, status_max;
 	uint16_t port;
-	char *expect; /* http: expect-body, send: expect; NULL: any */
-	char *send;   /* send: decoded bytes */
+	int send_proxy; /* enum lb_check_proxy */
+	char *expect;   /* http: expect-body, send: expect; NULL: any */
+	char *send;     /* send: decoded bytes */
 	size_t send_len;
 	uint64_t rng;
 	size_t n;
@@ -312,13 +313,23 @@ lb_check_timer_cb(struct ev_loop *loop, struct ev_timer *t)
 
 /*
  * A server that wants a PROXY header on its traffic wants one on checks too, or it refuses
- * them (haproxy does the same unless the check has its own port). It announces the check's own
- * connection, as nothing is relayed.
+ * them (haproxy does the same unless the check has its own port, which may be a plain one);
+ * the check's send-proxy says otherwise. It announces the check's own connection, as nothing
+ * is relayed.
  */
+static int
+lb_check_proxy_version(const struct lb_check_probe *p)
+{
+	if (p->c->send_proxy != LB_CHECK_PROXY_AUTO)
+		return p->c->send_proxy - 1;
+	return p->c->port ? LB_PROXY_NONE : p->s->send_proxy;
+}
+
 static int
 lb_check_proxy_header(struct lb_check_probe *p)
 {
-	if (p->s->send_proxy == LB_PROXY_NONE || p->c->port)
+	int version = lb_check_proxy_version(p);
+	if (version == LB_PROXY_NONE)
 		return 0;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -328,7 +339,9 @@ lb_check_proxy_header(struct lb_check_probe *p)
 	int r = net_addr_from_sockaddr((struct sockaddr *)&ss, sl, &local);
 	if (r < 0)
 		return r;
-	r = lb_proxyproto_build(p->s->send_proxy, &local, &p->s->addr, p->pp, sizeof(p->pp));
+	struct net_addr dst = p->s->addr;
+	dst.port = lb_check_port(p->c, p->s);
+	r = lb_proxyproto_build(version, &local, &dst, p->pp, sizeof(p->pp));
 	if (r < 0)
 		return r;
 	p->pp_len = (size_t)r;
@@ -502,6 +515,7 @@ lb_check_copy_cfg(struct lb_check *c, const struct lb_check_cfg *cfg)
 	c->status_min = (int)cfg->status_min;
 	c->status_max = (int)cfg->status_max;
 	c->port = (uint16_t)cfg->port;
+	c->send_proxy = cfg->send_proxy;
 	if (lb_check_has_ctl(cfg->method) || lb_check_has_ctl(cfg->path) ||
 	    lb_check_has_ctl(cfg->host) || (cfg->type == LB_CHECK_SEND && !cfg->send))
 		return -EINVAL;

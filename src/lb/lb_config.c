@@ -11,6 +11,7 @@ const char *const lb_balance_names[] = {"roundrobin", "random",     "leastconn",
                                         "header",     "random-two", "ewma",      NULL};
 static const char *const lb_check_names[] = {"none", "tcp", "http", "send", NULL};
 static const char *const lb_proxy_names[] = {"none", "v1", "v2", NULL};
+static const char *const lb_check_proxy_names[] = {"auto", "none", "v1", "v2", NULL};
 
 #define DUR(k, member, d, h)                                                                       \
 	{                                                                                          \
@@ -63,6 +64,9 @@ static const struct cfg_field lb_check_fields[] = {
     {CHK("expect", CFG_STRING, expect), .help = "send check: substring the reply must contain"},
     {CHK("port", CFG_INT, port), .def = "0", .min = 0, .max = 65535,
      .help = "check this port instead of the server's"},
+    {CHK("send-proxy", CFG_ENUM, send_proxy), .def = "auto", .choices = lb_check_proxy_names,
+     .help = "PROXY header on http/send checks: auto (as the server, unless port is set), none, "
+             "v1 or v2"},
     {0},
 };
 

@@ -39,6 +39,15 @@ enum lb_proxy_proto {
 	LB_PROXY_V2,
 };
 
+/* a check's PROXY header: AUTO follows the server's send-proxy unless the check has its own
+ * port (haproxy's rule); the others are LB_PROXY_* + 1 (haproxy's check-send-proxy) */
+enum lb_check_proxy {
+	LB_CHECK_PROXY_AUTO,
+	LB_CHECK_PROXY_NONE,
+	LB_CHECK_PROXY_V1,
+	LB_CHECK_PROXY_V2,
+};
+
 struct lb_check_cfg {
 	int type; /* enum lb_check_type */
 	uint64_t interval_ms, timeout_ms;
@@ -50,6 +59,7 @@ struct lb_check_cfg {
 	char *expect_body;              /* substring the body must contain; NULL: any */
 	char *send, *expect;            /* LB_CHECK_SEND */
 	int64_t port;                   /* 0: the server's port */
+	int send_proxy;                 /* enum lb_check_proxy */
 };
 
 struct lb_passive_cfg {

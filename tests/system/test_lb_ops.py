@@ -741,6 +741,28 @@ def test_checks_send_proxy_header(lb, nginx, version):
     assert not srv["plain"]["check"].startswith("ok"), srv
 
 
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_check_send_proxy_on_own_port(lb, nginx, version):
+    """A check on its own port sends a PROXY header only when its send-proxy asks for one
+    (haproxy's check-send-proxy); by default (auto) it follows haproxy's rule and sends none."""
+    b, pp = proxy_backend(nginx, "p1")
+    check = {"type": "http", "path": "/pp", "interval": "200ms", "timeout": "200ms",
+             "rise": 1, "fall": 1, "port": pp}
+    inst = lb([listener("forced", free_port(), [server("p1", f"127.0.0.1:{b.port}")],
+                        check=dict(check, **{"send-proxy": version})),
+               listener("auto", free_port(), [server("p1", f"127.0.0.1:{b.port}")],
+                        check=check)])
+    inst.wait_health("p1", "down", lis="auto")
+    before = len(b.access_log())
+    wait_for(lambda: len(b.access_log()) >= before + 3, what="three more checks")
+    forced = inst.servers("forced")["p1"]
+    assert forced["health"] == "up", forced
+    assert "status 200" in forced["check"], forced
+    # nginx answered them on its proxy_protocol port: it had read a valid header first
+    assert any(e["request"].startswith("GET /pp ") and e["status"] == "200"
+               for e in b.access_log()[before:]), b.access_log()[before:]
+
+
 def proxy_v2(src, dst, sport, dport):
     sig = b"\r\n\r\n\x00\r\nQUIT\n"
     addrs = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack(">HH", sport, dport)
