@@ -56,6 +56,8 @@ def _yaml_value(v):
         return "[" + ", ".join(_yaml_value(x) for x in v) + "]"
     if isinstance(v, dict):
         return "{ " + ", ".join(f"{k}: {_yaml_value(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, str) and v.startswith("["):
+        return f"'{v}'"  # an IPv6 [address]:port, not a flow sequence
     return str(v)
 
 
