@@ -122,6 +122,7 @@ lb_session_free(struct lb_session *s)
 	for (struct lb_session **pp = &w->held; s->held && *pp; pp = &(*pp)->held_next)
 		if (*pp == s) {
 			*pp = s->held_next;
+			w->nheld--;
 			break;
 		}
 	if (s->prev)
@@ -587,17 +588,17 @@ lb_session_again(struct lb_session *s)
  * Requests are read from every ready client first and sent on at the end of the turn,
  * grouped by server: a backend woken by the first of its requests finds the others already
  * there, where sending each as it is read wakes it (and lets it preempt us) once per request.
- * This costs the backends about a third less CPU per keep-alive request, and the balancer
- * some 10% less.
+ * Measured: a fifth less CPU per keep-alive request for the machine as a whole. Past
+ * LB_HELD_MAX held sessions the rest go at once: the list is walked on every insert.
  */
 bool
 lb_session_hold(struct lb_session *s)
 {
 	struct lb_worker *w = s->wg->w;
-	if (w->flushing)
-		return false;
 	if (s->held)
 		return true;
+	if (w->flushing || w->nheld >= LB_HELD_MAX)
+		return false;
 	struct lb_session **pp = &w->held, **at = NULL;
 	for (; *pp; pp = &(*pp)->held_next)
 		if ((*pp)->srv == s->srv)
@@ -607,6 +608,7 @@ lb_session_hold(struct lb_session *s)
 	s->held_next = *at;
 	*at = s;
 	s->held = true;
+	w->nheld++;
 	return true;
 }
 
@@ -617,6 +619,7 @@ lb_session_flush_held(struct lb_worker *w)
 	for (struct lb_session *s; (s = w->held);) {
 		w->held = s->held_next;
 		s->held = false;
+		w->nheld--;
 		lb_session_dispatch(s);
 	}
 	w->flushing = false;

@@ -22,6 +22,8 @@
 
 /* Server-to-client buffer; the client-to-server one is max-header-size (at least this). */
 #define LB_BUF_SIZE (16 * 1024)
+/* requests held to the end of a loop turn, at most (lb_session_hold) */
+#define LB_HELD_MAX 256
 /* The rewritten request head: the client's head plus what we add. */
 #define LB_HEAD_EXTRA 1024
 /* Idle server connections kept per server per worker. */

@@ -57,6 +57,7 @@ struct lb_worker {
 	struct lb_session *sessions;   /* list */
 	struct lb_session *again;      /* sessions to run at the next turn */
 	struct lb_session *held;       /* sessions to send at the end of this turn */
+	size_t nheld;                  /* on that list, at most LB_HELD_MAX */
 	bool flushing;                 /* the held sessions are running */
 	struct lb_wgen *wgens;         /* live generations, current first */
 	struct ev_timer kick;          /* 0-delay: queues and again list at the next turn */
