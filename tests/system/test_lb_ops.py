@@ -625,6 +625,16 @@ lb:
       servers:
         - { name: s1, address: 127.0.0.1:9001, send-proxy: v3 }  # <<<
 """, "v3", True),
+    ("bad-check-send-proxy", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      check: { type: http, port: 9002, send-proxy: always }  # <<<
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "always", True),
     ("bad-accept-proxy-cidr", """\
 lb:
   ctl-socket: ""
