@@ -98,6 +98,18 @@ lb_side_events(struct lb_side *sd, uint32_t events)
 
 /* ---- session life ---- */
 
+/* Takes s off one of the worker's lists, linked through the field at offset off. */
+static bool
+lb_session_unlink(struct lb_session **pp, struct lb_session *s, size_t off)
+{
+	for (; *pp; pp = (struct lb_session **)((char *)*pp + off))
+		if (*pp == s) {
+			*pp = *(struct lb_session **)((char *)s + off);
+			return true;
+		}
+	return false;
+}
+
 static void
 lb_session_free(struct lb_session *s)
 {
@@ -114,17 +126,10 @@ lb_session_free(struct lb_session *s)
 		}
 	if (s->b)
 		lb_worker_bufs_put(w, s->b);
-	for (struct lb_session **pp = &w->again; s->again && *pp; pp = &(*pp)->again_next)
-		if (*pp == s) {
-			*pp = s->again_next;
-			break;
-		}
-	for (struct lb_session **pp = &w->held; s->held && *pp; pp = &(*pp)->held_next)
-		if (*pp == s) {
-			*pp = s->held_next;
-			w->nheld--;
-			break;
-		}
+	if (s->again)
+		lb_session_unlink(&w->again, s, offsetof(struct lb_session, again_next));
+	if (s->held && lb_session_unlink(&w->held, s, offsetof(struct lb_session, held_next)))
+		w->nheld--;
 	if (s->prev)
 		s->prev->next = s->next;
 	else
