@@ -154,6 +154,25 @@ lb_gen_build(struct lb *lb, const struct lb_cfg *cfg, struct lb_gen **out)
 }
 
 /* Binds what gen needs; fds[l * nthreads + t]. On failure nothing changed. */
+
+/* Set on kept sockets too: the mode or the keys may have changed. Only savings: a kernel
+ * that refuses one costs nothing else. Accepted sockets inherit all three. */
+static void
+lb_listen_opts(int fd, const struct lb_listener_cfg *lc)
+{
+	bool http = lc->mode == LB_MODE_HTTP;
+	/* an HTTP client speaks first: its connection is woken once, with its request (a
+	 * server may speak first in tcp mode) */
+	int defer = http && lc->defer_accept;
+	/* off, the ACK of a request goes with the response instead of alone (HAProxy's
+	 * tcp-smart-accept); the delayed-ACK timer acks one whose response is slow */
+	int quickack = !(http && lc->smart_accept);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
+	setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &quickack, sizeof(quickack));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 static int
 lb_bind_gen(struct lb *lb, const struct lb_gen *g, int *fds, char *err, size_t errlen)
 {
@@ -176,15 +195,9 @@ lb_bind_gen(struct lb *lb, const struct lb_gen *g, int *fds, char *err, size_t e
 		for (unsigned t = 0; t < lb->nthreads; t++)
 			fds[l * lb->nthreads + t] = b->fds[t];
 	}
-	/* Set on kept sockets too: the mode or the key may have changed. An HTTP client speaks
-	 * first, so its connection is woken once, with its request (a server may speak first in
-	 * tcp mode). Only a saving: a kernel that refuses it costs nothing else. */
-	for (size_t l = 0; l < g->n; l++) {
-		int sec = lc[l].mode == LB_MODE_HTTP && lc[l].defer_accept;
+	for (size_t l = 0; l < g->n; l++)
 		for (unsigned t = 0; t < lb->nthreads; t++)
-			setsockopt(fds[l * lb->nthreads + t], IPPROTO_TCP, TCP_DEFER_ACCEPT, &sec,
-			           sizeof(sec));
-	}
+			lb_listen_opts(fds[l * lb->nthreads + t], &lc[l]);
 	return 0;
 }
 

@@ -185,6 +185,8 @@ static const struct cfg_field lb_listener_fields[] = {
      .help = "connect to servers from the client's address (IP_TRANSPARENT)"},
     {LIS("defer-accept", CFG_BOOL, defer_accept), .def = "true",
      .help = "http mode: accept a connection once its request's first bytes are in"},
+    {LIS("smart-accept", CFG_BOOL, smart_accept), .def = "true",
+     .help = "http mode: a request's ACK waits to go with the response (TCP_QUICKACK off)"},
     {LIS("access-log", CFG_BOOL, access_log), .def = "true",
      .help = "one log line per request (http) or connection (tcp)"},
     {LIS("servers", CFG_LIST, servers), .elem = CFG_SECTION, .schema = &lb_server_schema,

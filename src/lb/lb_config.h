@@ -108,6 +108,7 @@ struct lb_listener_cfg {
 	struct cfg_list accept_proxy; /* struct net_cidr: peers whose PROXY header is read */
 	bool transparent;             /* connect from the client's address (IP_TRANSPARENT) */
 	bool defer_accept;            /* http: accept once the request's first bytes are in */
+	bool smart_accept;            /* http: a request's ACK waits to go with the response */
 	bool access_log;
 	struct cfg_list servers; /* struct lb_server_cfg */
 };

@@ -658,7 +658,11 @@ lb_http_resp_out(struct lb_session *s)
 	size_t n = s->resp_end - b->s_start;
 	if (!n || !s->c.wr)
 		return false;
-	ssize_t w = lb_side_write(&s->c, b->s + b->s_start, n);
+	/* The end of the last response before a close is held back (MSG_MORE) until the
+	 * close, which sends it with the FIN: one segment less for both ends. */
+	bool last = s->resp_done && s->resp_end == b->s_end && !s->upgrading &&
+	            (!s->keep_client || !s->req_sent || s->c.eof);
+	ssize_t w = lb_side_send(&s->c, b->s + b->s_start, n, last ? MSG_MORE : 0);
 	if (w == -EAGAIN)
 		return false;
 	if (w < 0) {
@@ -843,11 +847,32 @@ lb_http_timeout(struct lb_session *s)
 	}
 }
 
+/* While a request is with its server, the client is not watched: its bytes are not read
+ * then (a pipelined request waits for the response) and a write tells that it left. */
+static bool
+lb_http_waits_client(const struct lb_session *s)
+{
+	switch (s->state) {
+	case LB_S_QUEUED:
+	case LB_S_CONNECT:
+		return false;
+	case LB_S_EXCHANGE:
+		return (!s->req_done && !s->c.rd) ||
+		       (!s->c.wr && s->b && s->resp_end > s->b->s_start);
+	default:
+		return true;
+	}
+}
+
 void
 lb_http_start(struct lb_session *s)
 {
 	s->step = lb_http_step;
 	s->on_timeout = lb_http_timeout;
+	s->waits_client = lb_http_waits_client;
+	/* a new connection is writable, and with defer-accept its request is in: read it now
+	 * instead of after a turn of the loop */
+	s->c.rd = s->c.wr = true;
 	s->state = LB_S_IDLE;
 	s->proxy_pending = lb_session_trusted(s);
 	lb_session_deadline(s, s->lc->timeout.request_ms);

@@ -61,9 +61,15 @@ lb_side_wrote(struct lb_side *sd, ssize_t r, size_t n)
 }
 
 ssize_t
+lb_side_send(struct lb_side *sd, const char *p, size_t n, int flags)
+{
+	return lb_side_wrote(sd, send(sd->fd, p, n, MSG_NOSIGNAL | flags), n);
+}
+
+ssize_t
 lb_side_write(struct lb_side *sd, const char *p, size_t n)
 {
-	return lb_side_wrote(sd, send(sd->fd, p, n, MSG_NOSIGNAL), n);
+	return lb_side_send(sd, p, n, 0);
 }
 
 ssize_t
@@ -156,6 +162,18 @@ lb_session_run(struct lb_session *s)
 	}
 }
 
+/* The client joins the epoll set only once the session waits on it: a request read at
+ * accept and answered with a close (an HTTP `Connection: close` client) never costs an
+ * epoll_ctl, as in HAProxy. Edge-triggered, the ADD reports what is already ready. */
+static void
+lb_session_watch(struct lb_session *s)
+{
+	if (s->closed || s->c.io.active || (s->waits_client && !s->waits_client(s)))
+		return;
+	if (ev_io_start(lb_session_loop(s), &s->c.io) < 0)
+		lb_session_close(s);
+}
+
 void
 lb_session_dispatch(struct lb_session *s)
 {
@@ -163,6 +181,7 @@ lb_session_dispatch(struct lb_session *s)
 		return;
 	s->running = true;
 	lb_session_run(s);
+	lb_session_watch(s);
 	s->running = false;
 	if (s->closed)
 		lb_session_free(s);
@@ -195,6 +214,7 @@ lb_session_timer(struct ev_loop *loop, struct ev_timer *t)
 	}
 	s->running = true;
 	s->on_timeout(s);
+	lb_session_watch(s);
 	s->running = false;
 	if (s->closed)
 		lb_session_free(s);
@@ -235,10 +255,6 @@ lb_session_new(struct lb_wgen *wg, unsigned li, int fd, const struct net_addr *p
 	w->sessions = s;
 	atomic_fetch_add_explicit(w->global_conns, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->pool->clients, 1, memory_order_relaxed);
-	if (ev_io_start(w->loop, &s->c.io) < 0) {
-		lb_session_free(s);
-		return NULL;
-	}
 	return s;
 }
 

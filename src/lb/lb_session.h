@@ -159,6 +159,8 @@ struct lb_session {
 	bool spliced[2]; /* this direction moved to splice(2) after a bulk read */
 	bool (*step)(struct lb_session *s); /* one move of the mode (http, tcp); false: none */
 	void (*on_timeout)(struct lb_session *s); /* the deadline passed */
+	/* the session waits on the client; NULL: always (the client is watched from the start) */
+	bool (*waits_client)(const struct lb_session *s);
 };
 
 /* Takes fd (a connected client); the mode's start function runs next. NULL on ENOMEM
@@ -198,6 +200,8 @@ void lb_session_release_server(struct lb_session *s, bool reuse);
 /* read/write on a side: >0 bytes, 0 at EOF (read), -EAGAIN (readiness cleared), -errno. */
 ssize_t lb_side_read(struct lb_side *sd, char *p, size_t n);
 ssize_t lb_side_write(struct lb_side *sd, const char *p, size_t n);
+/* lb_side_write with send(2) flags (MSG_MORE). */
+ssize_t lb_side_send(struct lb_side *sd, const char *p, size_t n, int flags);
 ssize_t lb_side_writev(struct lb_side *sd, const struct iovec *iov, int n);
 void lb_side_close(struct ev_loop *loop, struct lb_side *sd);
 struct ev_loop *lb_session_loop(const struct lb_session *s);

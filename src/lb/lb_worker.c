@@ -207,8 +207,6 @@ lb_worker_new_client(struct lb_worker *w, unsigned li, int fd, const struct sock
                      socklen_t sl)
 {
 	struct net_addr peer = {0};
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	net_addr_from_sockaddr((const struct sockaddr *)ss, sl, &peer);
 	net_addr_normalize(&peer);
 	struct lb_session *s = lb_session_new(w->cur, li, fd, &peer);

@@ -616,6 +616,16 @@ lb:
       servers:
         - { name: s1, address: 127.0.0.1:9001 }
 """, "sometimes", True),
+    ("bad-smart-accept", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      smart-accept: 2  # <<<
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "smart-accept", True),
     ("bad-send-proxy", """\
 lb:
   ctl-socket: ""
