@@ -153,10 +153,8 @@ lb_gen_build(struct lb *lb, const struct lb_cfg *cfg, struct lb_gen **out)
 	return 0;
 }
 
-/* Binds what gen needs; fds[l * nthreads + t]. On failure nothing changed. */
-
 /* Set on kept sockets too: the mode or the keys may have changed. Only savings: a kernel
- * that refuses one costs nothing else. Accepted sockets inherit all three. */
+ * that refuses one costs nothing else. Accepted sockets inherit QUICKACK and NODELAY. */
 static void
 lb_listen_opts(int fd, const struct lb_listener_cfg *lc)
 {
@@ -173,6 +171,7 @@ lb_listen_opts(int fd, const struct lb_listener_cfg *lc)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* Binds what gen needs; fds[l * nthreads + t]. On failure nothing changed. */
 static int
 lb_bind_gen(struct lb *lb, const struct lb_gen *g, int *fds, char *err, size_t errlen)
 {
