@@ -712,7 +712,9 @@ lb_http_error(struct lb_session *s, int code)
 	                 "connection: close\r\n\r\n%d %s\n",
 	                 code, reason, strlen(reason) + 5, code, reason);
 	if (!s->bytes_out && s->c.fd >= 0 && n > 0 && (size_t)n < sizeof(out)) {
-		send(s->c.fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		/* the linger's shutdown below sends it with the FIN, in one segment */
+		int more = s->c.shut ? 0 : MSG_MORE;
+		send(s->c.fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT | more);
 		s->bytes_out = (uint64_t)n;
 	}
 	s->status = code;

@@ -4,7 +4,8 @@ clients, counted by nftables in a network namespace made by the test (its loopba
 A client that asks for a close is answered with the response and the FIN in one segment, and
 the ACK of its request goes with that response (`smart-accept`, TCP_QUICKACK off on the
 listener): SYN-ACK, response+FIN and the last ACK, three segments per request. With
-`smart-accept: false` the request is acked alone as soon as it is read: one more.
+`smart-accept: false` the request is acked alone as soon as it is read: one more. The same
+holds for an answer of rampart's own (a 400), which goes out before the lingering close.
 Needs root and nft (nftables).
 """
 import os
@@ -42,13 +43,15 @@ BACKEND = textwrap.dedent("""\
     s.serve_forever()
 """ % SERVER_PORT)
 
-# n requests with Connection: close, one connection each, read to the end
+# n requests, one connection each, read to the end; argv: port, n, request, and how the
+# answer starts and ends
 CLIENT = textwrap.dedent("""\
     import socket, sys
     port, n = int(sys.argv[1]), int(sys.argv[2])
+    request, start, end = (a.encode() for a in sys.argv[3:6])
     for i in range(n):
         c = socket.create_connection(("127.0.0.1", port), timeout=10)
-        c.sendall(b"GET / HTTP/1.1\\r\\nHost: t\\r\\nConnection: close\\r\\n\\r\\n")
+        c.sendall(request)
         buf = b""
         while True:
             d = c.recv(65536)
@@ -56,7 +59,7 @@ CLIENT = textwrap.dedent("""\
                 break
             buf += d
         c.close()
-        if not (buf.startswith(b"HTTP/1.1 200 ") and buf.endswith(b"\\r\\n\\r\\nhello\\n")):
+        if not (buf.startswith(start) and buf.endswith(end)):
             sys.exit("request %d: %r" % (i, buf))
     print("ok")
 """)
@@ -99,18 +102,29 @@ def sent_from(ns, port):
     raise AssertionError(f"no counter for port {port}")
 
 
-def test_close_answers_take_three_segments(tmp_path, netns):
+CLOSE = "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+
+
+def segments_per_request(ns, port, request, answer):
+    before = sent_from(ns, port)
+    assert sh(sys.executable, "-c", CLIENT, str(port), str(REQUESTS), request, *answer,
+              ns=ns).strip() == "ok"
+    return (sent_from(ns, port) - before) / REQUESTS
+
+
+# a proxied answer, and one of rampart's own (400: a request line without a version)
+@pytest.mark.parametrize("request_, answer", [
+    (CLOSE, ("HTTP/1.1 200 ", "\r\n\r\nhello\n")),
+    ("GET /\r\n\r\n", ("HTTP/1.1 400 ", "\r\n\r\n400 Bad Request\n")),
+], ids=["proxied", "error"])
+def test_close_answers_take_three_segments(tmp_path, netns, request_, answer):
     backend = [server("s1", f"127.0.0.1:{SERVER_PORT}")]
     lis = [listener("smart", SMART_PORT, backend, check={"type": "none"}),
            listener("plain", PLAIN_PORT, backend, check={"type": "none"}, smart_accept=False)]
     inst = Lb(tmp_path / "lb", lis, netns=netns).start()
     try:
-        per_request = {}
-        for port in (SMART_PORT, PLAIN_PORT):
-            before = sent_from(netns, port)
-            assert sh(sys.executable, "-c", CLIENT, str(port), str(REQUESTS),
-                      ns=netns).strip() == "ok"
-            per_request[port] = (sent_from(netns, port) - before) / REQUESTS
+        per_request = {port: segments_per_request(netns, port, request_, answer)
+                       for port in (SMART_PORT, PLAIN_PORT)}
         # a delayed-ACK timer may add a segment to a request answered slowly (a loaded host)
         assert 3.0 <= per_request[SMART_PORT] < 3.5, per_request
         assert per_request[PLAIN_PORT] >= per_request[SMART_PORT] + 0.8, per_request
