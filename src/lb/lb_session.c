@@ -174,17 +174,24 @@ lb_session_watch(struct lb_session *s)
 		lb_session_close(s);
 }
 
-void
-lb_session_dispatch(struct lb_session *s)
+/* Every way into a session (io, timer, held and again lists, queue): fn runs with freeing
+ * deferred, then the client is watched if the session now waits on it. */
+static void
+lb_session_enter(struct lb_session *s, void (*fn)(struct lb_session *s))
 {
-	if (s->closed)
-		return;
 	s->running = true;
-	lb_session_run(s);
+	fn(s);
 	lb_session_watch(s);
 	s->running = false;
 	if (s->closed)
 		lb_session_free(s);
+}
+
+void
+lb_session_dispatch(struct lb_session *s)
+{
+	if (!s->closed)
+		lb_session_enter(s, lb_session_run);
 }
 
 void
@@ -212,12 +219,7 @@ lb_session_timer(struct ev_loop *loop, struct ev_timer *t)
 		ev_timer_start(loop, t, s->deadline - now);
 		return;
 	}
-	s->running = true;
-	s->on_timeout(s);
-	lb_session_watch(s);
-	s->running = false;
-	if (s->closed)
-		lb_session_free(s);
+	lb_session_enter(s, s->on_timeout);
 }
 
 void
