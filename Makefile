@@ -11,7 +11,7 @@ MESON_OPTS ?=
 
 # Exactly the Debian packages the build, the tests and the benchmarks use.
 DEBS_BUILD := gcc clang meson ninja-build pkg-config libyaml-dev libsystemd-dev libmnl-dev \
-              libunbound-dev libevent-dev libssl-dev dns-root-data
+              libunbound-dev libevent-dev libssl-dev dns-root-data liburing-dev
 DEBS_TEST  := libcmocka-dev python3-pytest libclang-rt-14-dev iproute2 psmisc util-linux knot knot-dnsutils \
               python3-spf python3-dkim opendkim libmail-dkim-perl \
               nginx libnginx-mod-http-echo libnginx-mod-stream wrk nftables

@@ -380,8 +380,10 @@ lb_start(struct ev_loop *loop, const struct lb_cfg *cfg, struct metrics *metrics
 	for (unsigned t = 0; r >= 0 && t < lb->nthreads; t++)
 		lb->workers[t].efd = -1; /* destroy must not close fd 0 of one never set up */
 	for (unsigned t = 0; r >= 0 && t < lb->nthreads; t++)
-		if ((r = lb_worker_init(&lb->workers[t], t, &lb->conns, cfg->maxconn)) >= 0)
+		if ((r = lb_worker_init(&lb->workers[t], t, &lb->conns, cfg->maxconn)) >= 0) {
+			lb->workers[t].want_ring = cfg->io_uring;
 			r = lb_worker_start(&lb->workers[t]);
+		}
 	char err[256] = "";
 	if (r >= 0 && (r = lb_apply(lb, cfg, err, sizeof(err))) < 0)
 		log_error("lb cannot start error=\"%s\"", err);

@@ -270,6 +270,12 @@ static const struct cfg_field lb_fields[] = {
      .min = 1,
      .max = 10000000,
      .help = "client connections in all; past it new ones wait in the kernel backlog"},
+    {.key = "io-uring",
+     .type = CFG_BOOL,
+     .offset = offsetof(struct lb_cfg, io_uring),
+     .def = "true",
+     .help = "tcp tunnels move bytes through io_uring (epoll and splice if false or "
+             "unavailable); read at start, not on reload"},
     {.key = "ctl-socket",
      .type = CFG_STRING,
      .offset = offsetof(struct lb_cfg, ctl_socket),

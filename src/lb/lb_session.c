@@ -2,6 +2,7 @@
 
 #include "core/log.h"
 #include "lb_proxyproto.h"
+#include "lb_tcp.h"
 #include "lb_worker.h"
 
 #include <errno.h>
@@ -132,6 +133,7 @@ lb_session_free(struct lb_session *s)
 		}
 	if (s->b)
 		lb_worker_bufs_put(w, s->b);
+	free(s->ring);
 	if (s->again)
 		lb_session_unlink(&w->again, s, offsetof(struct lb_session, again_next));
 	if (s->held && lb_session_unlink(&w->held, s, offsetof(struct lb_session, held_next)))
@@ -183,7 +185,13 @@ lb_session_enter(struct lb_session *s, void (*fn)(struct lb_session *s))
 	fn(s);
 	lb_session_watch(s);
 	s->running = false;
-	if (s->closed)
+	lb_session_settle(s);
+}
+
+void
+lb_session_settle(struct lb_session *s)
+{
+	if (s->closed && !s->running && !s->queued && !s->ring_ops)
 		lb_session_free(s);
 }
 
@@ -197,9 +205,10 @@ lb_session_dispatch(struct lb_session *s)
 void
 lb_session_close(struct lb_session *s)
 {
+	if (!s->closed && s->ring_ops)
+		lb_tcp_ring_cancel(s);
 	s->closed = true;
-	if (!s->running && !s->queued)
-		lb_session_free(s);
+	lb_session_settle(s);
 }
 
 static void

@@ -9,6 +9,7 @@
 #include "balance.h"
 #include "core/ev.h"
 #include "core/net.h"
+#include "core/uring.h"
 #include "http1.h"
 #include "lb_config.h"
 #include "lb_pool.h"
@@ -90,6 +91,16 @@ struct lb_bufs {
 	char h[]; /* csize + LB_HEAD_EXTRA */
 };
 
+/* A tcp tunnel through io_uring: per direction ([0] client to server) a receive, then its
+ * send linked with the next receive. */
+struct lb_tcp_ring {
+	struct uring_op rx[2], tx[2];
+	char *buf[2]; /* the pool buffer being sent */
+	size_t len[2];
+	bool eof[2]; /* passed on (shutdown) */
+	int bulk;    /* -1, or the direction that read a full buffer: the tunnel moves to splice */
+};
+
 enum lb_sess_state {
 	LB_S_IDLE,     /* keep-alive: no byte of the next request yet */
 	LB_S_HEAD,     /* reading a request head */
@@ -156,7 +167,9 @@ struct lb_session {
 	/* tcp splice pipes: [0] client->server, [1] server->client */
 	int pipe_r[2], pipe_w[2];
 	size_t pipe_fill[2];
-	bool spliced[2]; /* this direction moved to splice(2) after a bulk read */
+	bool spliced[2];          /* this direction moved to splice(2) after a bulk read */
+	struct lb_tcp_ring *ring; /* tcp tunnel through the worker's io_uring */
+	unsigned ring_ops;        /* its operations in flight: freeing waits for them */
 	bool (*step)(struct lb_session *s); /* one move of the mode (http, tcp); false: none */
 	void (*on_timeout)(struct lb_session *s); /* the deadline passed */
 	/* the session waits on the client; NULL: always (the client is watched from the start) */
@@ -171,6 +184,9 @@ struct lb_session *lb_session_new(struct lb_wgen *wg, unsigned li, int fd,
 void lb_session_close(struct lb_session *s);
 /* The session times out after ms from now; a later deadline costs no timer operation. */
 void lb_session_deadline(struct lb_session *s, uint64_t ms);
+/* After work outside the session's own entry points (a ring completion): frees s if it was
+ * closed and nothing holds it any more. */
+void lb_session_settle(struct lb_session *s);
 /* Makes sure s->b exists: -ENOMEM. */
 int lb_session_bufs(struct lb_session *s);
 /* Gives the buffers back when nothing is buffered (idle keep-alive costs no buffer). */

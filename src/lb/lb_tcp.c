@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -149,6 +150,156 @@ lb_tcp_tunnel(struct lb_session *s)
 	return p;
 }
 
+/* ---- the tunnel through io_uring ---- */
+
+/* Direction d's reading side (from) or writing side; d 0 is client to server. */
+static struct lb_side *
+lb_tcp_side(struct lb_session *s, int d, bool from)
+{
+	return (d == 0) == from ? &s->c : &s->s->sd;
+}
+
+static int
+lb_tcp_ring_recv(struct lb_session *s, int d)
+{
+	int r = uring_recv(s->wg->w->ring, &s->ring->rx[d], lb_tcp_side(s, d, true)->fd);
+	if (r >= 0)
+		s->ring_ops++;
+	return r;
+}
+
+static void
+lb_tcp_ring_sent(struct lb_session *s, int d, int res)
+{
+	struct lb_tcp_ring *r = s->ring;
+	uring_buf_put(s->wg->w->ring, r->buf[d]);
+	r->buf[d] = NULL;
+	if (res < 0 || (size_t)res != r->len[d]) {
+		lb_tcp_end(s);
+		return;
+	}
+	if (d)
+		s->bytes_out += (uint64_t)res;
+	else
+		s->bytes_in += (uint64_t)res;
+}
+
+static void
+lb_tcp_ring_eof(struct lb_session *s, int d)
+{
+	shutdown(lb_tcp_side(s, d, false)->fd, SHUT_WR);
+	s->ring->eof[d] = true;
+	if (s->ring->eof[!d])
+		lb_tcp_end(s);
+}
+
+/* Sends what a receive brought, with the next receive linked behind it; a full buffer means
+ * a bulk transfer: the other direction's receive is called off so the tunnel can move. */
+static void
+lb_tcp_ring_received(struct lb_session *s, int d, int res, char *buf)
+{
+	struct lb_tcp_ring *r = s->ring;
+	struct uring *u = s->wg->w->ring;
+	if (res <= 0 || s->closed) {
+		if (buf)
+			uring_buf_put(u, buf);
+		if (res == 0 && !s->closed)
+			lb_tcp_ring_eof(s, d);
+		else if (res < 0 && res != -ECANCELED)
+			lb_tcp_end(s);
+		return;
+	}
+	lb_session_deadline(s, s->lc->timeout.tunnel_ms);
+	if (r->bulk < 0 && (size_t)res == uring_bufsize(u)) {
+		r->bulk = d;
+		uring_cancel(u, &r->rx[!d]);
+	}
+	bool more = r->bulk < 0;
+	r->buf[d] = buf;
+	r->len[d] = (size_t)res;
+	if (uring_send(u, &r->tx[d], lb_tcp_side(s, d, false)->fd, buf, (size_t)res, more) < 0) {
+		uring_buf_put(u, buf);
+		r->buf[d] = NULL;
+		lb_tcp_end(s);
+		return;
+	}
+	s->ring_ops++;
+	if (more && lb_tcp_ring_recv(s, d) < 0)
+		lb_tcp_end(s);
+}
+
+/* Every ring operation is over after a bulk read: the tunnel goes on through epoll, spliced
+ * in that direction, with what was passed on so far. */
+static void
+lb_tcp_ring_leave(struct lb_session *s)
+{
+	struct lb_tcp_ring *r = s->ring;
+	struct lb_side *sv = &s->s->sd;
+	s->spliced[r->bulk] = true;
+	for (int d = 0; d < 2; d++)
+		if (r->eof[d]) {
+			lb_tcp_side(s, d, true)->eof = true;
+			lb_tcp_side(s, d, false)->shut = true;
+		}
+	free(r);
+	s->ring = NULL;
+	s->c.rd = s->c.wr = sv->rd = sv->wr = true;
+	if (ev_io_start(lb_session_loop(s), &sv->io) < 0)
+		lb_tcp_end(s);
+}
+
+static void
+lb_tcp_ring_done(struct uring_op *op, int res, char *buf)
+{
+	struct lb_session *s = op->data;
+	struct lb_tcp_ring *r = s->ring;
+	s->ring_ops--;
+	s->running = true;
+	if (op == &r->tx[0] || op == &r->tx[1])
+		lb_tcp_ring_sent(s, op == &r->tx[1], res);
+	else
+		lb_tcp_ring_received(s, op == &r->rx[1], res, buf);
+	s->running = false;
+	if (!s->closed && r->bulk >= 0 && !s->ring_ops) {
+		lb_tcp_ring_leave(s);
+		lb_session_dispatch(s);
+		return;
+	}
+	lb_session_settle(s);
+}
+
+/* Neither side stays in the epoll set: the ring watches them from now on. */
+static int
+lb_tcp_ring_start(struct lb_session *s)
+{
+	struct lb_tcp_ring *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->bulk = -1;
+	for (int d = 0; d < 2; d++)
+		r->rx[d] = r->tx[d] = (struct uring_op){.cb = lb_tcp_ring_done, .data = s};
+	s->ring = r;
+	struct ev_loop *loop = lb_session_loop(s);
+	if (s->c.io.active)
+		ev_io_stop(loop, &s->c.io);
+	if (s->s->sd.io.active)
+		ev_io_stop(loop, &s->s->sd.io);
+	int e = lb_tcp_ring_recv(s, 0);
+	return e < 0 ? e : lb_tcp_ring_recv(s, 1);
+}
+
+void
+lb_tcp_ring_cancel(struct lb_session *s)
+{
+	struct uring *u = s->wg->w->ring;
+	if (!s->ring || !u)
+		return;
+	for (int d = 0; d < 2; d++) {
+		uring_cancel(u, &s->ring->rx[d]);
+		uring_cancel(u, &s->ring->tx[d]);
+	}
+}
+
 /* A PROXY header from a trusted peer, read without buffering: 1 done, 0 wait, -1 bad. */
 static int
 lb_tcp_proxy_header(struct lb_session *s)
@@ -213,6 +364,10 @@ lb_tcp_connect_step(struct lb_session *s)
 	lb_session_passive(s, s->srv, true);
 	s->state = LB_S_TUNNEL;
 	lb_session_deadline(s, s->lc->timeout.tunnel_ms);
+	if (s->wg->w->ring && lb_tcp_ring_start(s) < 0) {
+		lb_tcp_end(s);
+		return false;
+	}
 	return true;
 }
 
@@ -235,7 +390,7 @@ lb_tcp_step(struct lb_session *s)
 	case LB_S_CONNECT:
 		return lb_tcp_connect_step(s);
 	default:
-		return lb_tcp_tunnel(s);
+		return !s->ring && lb_tcp_tunnel(s);
 	}
 }
 
@@ -253,10 +408,19 @@ lb_tcp_timeout(struct lb_session *s)
 		lb_session_run(s);
 }
 
+/* Not while a server is found and connected (nothing is read then), nor while the ring
+ * watches it. */
+static bool
+lb_tcp_waits_client(const struct lb_session *s)
+{
+	return !s->ring && s->state != LB_S_QUEUED && s->state != LB_S_CONNECT;
+}
+
 void
 lb_tcp_start(struct lb_session *s)
 {
 	s->step = lb_tcp_step;
+	s->waits_client = lb_tcp_waits_client;
 	s->on_timeout = lb_tcp_timeout;
 	s->state = LB_S_IDLE;
 	s->t_req = ev_now_ns(lb_session_loop(s));

@@ -2,6 +2,7 @@
 
 #include "core/cleanup.h"
 #include "core/log.h"
+#include "core/uring.h"
 #include "lb_http.h"
 #include "lb_tcp.h"
 
@@ -20,6 +21,10 @@
 #define LB_SPARE_BUFS 256
 #define LB_SPARE_PIPES 256
 #define LB_ACCEPT_BATCH 64
+/* io_uring: submissions per turn before an early submit, and receive buffers (LB_BUF_SIZE
+ * each, touched only when used): a buffer is held only between a receive and its send */
+#define LB_RING_ENTRIES 1024
+#define LB_RING_BUFS 256
 
 /* ---- generations ---- */
 
@@ -293,6 +298,11 @@ lb_worker_switch(struct lb_worker *w, struct lb_msg *m)
 static void
 lb_worker_stop_all(struct lb_worker *w)
 {
+	/* the kernel cancels what the ring still has, without completions */
+	uring_free(w->ring);
+	w->ring = NULL;
+	for (struct lb_session *s = w->sessions; s; s = s->next)
+		s->ring_ops = 0;
 	while (w->sessions) {
 		struct lb_session *s = w->sessions;
 		if (s->queued)
@@ -400,7 +410,10 @@ lb_worker_kick(struct lb_worker *w)
 static void
 lb_worker_flush(struct ev_loop *loop, void *data)
 {
-	lb_session_flush_held(data);
+	struct lb_worker *w = data;
+	lb_session_flush_held(w);
+	if (w->ring)
+		uring_flush(w->ring);
 }
 
 static void
@@ -416,7 +429,14 @@ static void *
 lb_worker_main(void *arg)
 {
 	struct lb_worker *w = arg;
-	int r = ev_run(w->loop);
+	static atomic_bool warned;
+	/* made here: the ring's submissions must all come from the thread that waits on it */
+	int r = w->want_ring
+	            ? uring_new(w->loop, LB_RING_ENTRIES, LB_RING_BUFS, LB_BUF_SIZE, &w->ring)
+	            : 0;
+	if (r < 0 && !atomic_exchange(&warned, true))
+		log_warn("io_uring unavailable, tcp tunnels use epoll error=\"%s\"", strerror(-r));
+	r = ev_run(w->loop);
 	if (r < 0)
 		log_error("worker event loop failed worker=%u error=\"%s\"", w->id, strerror(-r));
 	return NULL;

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct uring;
+
 struct lb_listen {
 	struct lb_worker *w;
 	unsigned li;
@@ -64,6 +66,8 @@ struct lb_worker {
 	_Atomic int64_t *global_conns; /* shared across workers */
 	int64_t global_max;
 	uint64_t seed;
+	bool want_ring;     /* set before start: tcp tunnels through io_uring if it can be had */
+	struct uring *ring; /* NULL: tcp tunnels use epoll and splice */
 };
 
 int lb_worker_init(struct lb_worker *w, unsigned id, _Atomic int64_t *global_conns,

@@ -1,0 +1,273 @@
+#include "uring.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define URING_BGID 0
+
+struct uring {
+	struct io_uring ring;
+	struct ev_loop *loop;
+	int efd;
+	struct ev_io eio;
+	struct io_uring_buf_ring *br;
+	size_t br_len;
+	char *bufs;
+	unsigned nbufs;
+	size_t bufsize;
+	unsigned inflight; /* operations in the kernel */
+	struct uring_op *starved, **starved_tail;
+	struct uring_op *done; /* starved receives cancelled or failed, to call back */
+};
+
+static void
+uring_wake(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	/* nothing to do here: it woke the loop, whose before-sleep hook reaps */
+}
+
+static int
+uring_pool(struct uring *u)
+{
+	u->br_len = u->nbufs * sizeof(struct io_uring_buf);
+	u->br = mmap(NULL, u->br_len, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (u->br == MAP_FAILED) {
+		u->br = NULL;
+		return -errno;
+	}
+	/* pages are touched only once a buffer is used */
+	u->bufs = mmap(NULL, u->nbufs * u->bufsize, PROT_READ | PROT_WRITE,
+	               MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (u->bufs == MAP_FAILED) {
+		u->bufs = NULL;
+		return -errno;
+	}
+	struct io_uring_buf_reg reg = {
+	    .ring_addr = (uintptr_t)u->br, .ring_entries = u->nbufs, .bgid = URING_BGID};
+	int r = io_uring_register_buf_ring(&u->ring, &reg, 0);
+	if (r < 0)
+		return r;
+	io_uring_buf_ring_init(u->br);
+	int mask = io_uring_buf_ring_mask(u->nbufs);
+	for (unsigned i = 0; i < u->nbufs; i++)
+		io_uring_buf_ring_add(u->br, u->bufs + i * u->bufsize, (unsigned)u->bufsize,
+		                      (unsigned short)i, mask, (int)i);
+	io_uring_buf_ring_advance(u->br, (int)u->nbufs);
+	return 0;
+}
+
+int
+uring_new(struct ev_loop *loop, unsigned entries, unsigned nbufs, size_t bufsize,
+          struct uring **out)
+{
+	if (!nbufs || (nbufs & (nbufs - 1)) || nbufs > 32768 || !bufsize || bufsize > UINT32_MAX)
+		return -EINVAL;
+	struct uring *u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->loop = loop;
+	u->efd = -1;
+	u->nbufs = nbufs;
+	u->bufsize = bufsize;
+	u->starved_tail = &u->starved;
+	struct io_uring_params p = {.flags =
+	                                IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN};
+	int r = io_uring_queue_init_params(entries, &u->ring, &p);
+	if (r < 0) {
+		free(u);
+		return r;
+	}
+	u->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (u->efd < 0)
+		r = -errno;
+	if (r >= 0)
+		r = io_uring_register_eventfd(&u->ring, u->efd);
+	if (r >= 0)
+		r = uring_pool(u);
+	/* edge-triggered and never read: every completion signals it, each wakes the loop once */
+	ev_io_init(&u->eio, u->efd, EV_READ | EV_EDGE, uring_wake, u);
+	if (r >= 0)
+		r = ev_io_start(loop, &u->eio);
+	if (r < 0) {
+		uring_free(u);
+		return r;
+	}
+	*out = u;
+	return 0;
+}
+
+void
+uring_free(struct uring *u)
+{
+	if (!u)
+		return;
+	if (u->eio.active)
+		ev_io_stop(u->loop, &u->eio);
+	io_uring_queue_exit(&u->ring);
+	if (u->br)
+		munmap(u->br, u->br_len);
+	if (u->bufs)
+		munmap(u->bufs, u->nbufs * u->bufsize);
+	if (u->efd >= 0)
+		close(u->efd);
+	free(u);
+}
+
+size_t
+uring_bufsize(const struct uring *u)
+{
+	return u->bufsize;
+}
+
+/* need: entries the caller is about to queue together (a linked pair must not be split by a
+ * submission) */
+static struct io_uring_sqe *
+uring_sqe(struct uring *u, unsigned need)
+{
+	if (io_uring_sq_space_left(&u->ring) < need)
+		io_uring_submit(&u->ring);
+	return io_uring_get_sqe(&u->ring);
+}
+
+int
+uring_recv(struct uring *u, struct uring_op *op, int fd)
+{
+	struct io_uring_sqe *sqe = uring_sqe(u, 1);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_recv(sqe, fd, NULL, u->bufsize, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = URING_BGID;
+	io_uring_sqe_set_data(sqe, op);
+	op->fd = fd;
+	op->starved = false;
+	u->inflight++;
+	return 0;
+}
+
+int
+uring_send(struct uring *u, struct uring_op *op, int fd, const char *p, size_t n, bool link)
+{
+	struct io_uring_sqe *sqe = uring_sqe(u, link ? 2 : 1);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_send(sqe, fd, p, n, MSG_NOSIGNAL | MSG_WAITALL);
+	if (link)
+		sqe->flags |= IOSQE_IO_LINK;
+	io_uring_sqe_set_data(sqe, op);
+	u->inflight++;
+	return 0;
+}
+
+static void
+uring_done_push(struct uring *u, struct uring_op *op)
+{
+	op->starved = true;
+	op->next = u->done;
+	u->done = op;
+}
+
+void
+uring_buf_put(struct uring *u, char *buf)
+{
+	size_t bid = (size_t)(buf - u->bufs) / u->bufsize;
+	io_uring_buf_ring_add(u->br, buf, (unsigned)u->bufsize, (unsigned short)bid,
+	                      io_uring_buf_ring_mask(u->nbufs), 0);
+	io_uring_buf_ring_advance(u->br, 1);
+	struct uring_op *op = u->starved;
+	if (!op)
+		return;
+	u->starved = op->next;
+	if (!u->starved)
+		u->starved_tail = &u->starved;
+	if (uring_recv(u, op, op->fd) < 0)
+		uring_done_push(u, op);
+}
+
+int
+uring_cancel(struct uring *u, struct uring_op *op)
+{
+	if (op->starved) {
+		struct uring_op **pp = &u->starved;
+		while (*pp && *pp != op)
+			pp = &(*pp)->next;
+		if (!*pp)
+			return 0; /* already on the done list */
+		*pp = op->next;
+		if (u->starved_tail == &op->next)
+			u->starved_tail = pp;
+		uring_done_push(u, op);
+		return 0;
+	}
+	struct io_uring_sqe *sqe = uring_sqe(u, 1);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_cancel(sqe, op, IORING_ASYNC_CANCEL_ALL);
+	/* its own completion (the count, or -ENOENT) is of no interest: user data NULL */
+	io_uring_sqe_set_data(sqe, NULL);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	return 0;
+}
+
+static void
+uring_deliver(struct uring *u, struct uring_op *op, int res, unsigned flags)
+{
+	char *buf = NULL;
+	u->inflight--;
+	if (flags & IORING_CQE_F_BUFFER)
+		buf = u->bufs + (size_t)(flags >> IORING_CQE_BUFFER_SHIFT) * u->bufsize;
+	else if (res == -ENOBUFS) {
+		/* data came but the pool was empty: wait for a buffer to come back */
+		op->starved = true;
+		op->next = NULL;
+		*u->starved_tail = op;
+		u->starved_tail = &op->next;
+		return;
+	}
+	op->cb(op, res, buf);
+}
+
+static unsigned
+uring_reap(struct uring *u)
+{
+	unsigned n = 0;
+	struct io_uring_cqe *cqe;
+	while (io_uring_cq_ready(&u->ring) && io_uring_peek_cqe(&u->ring, &cqe) == 0) {
+		struct uring_op *op = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+		unsigned flags = cqe->flags;
+		io_uring_cqe_seen(&u->ring, cqe);
+		n++;
+		if (op)
+			uring_deliver(u, op, res, flags);
+	}
+	for (struct uring_op *op; (op = u->done);) {
+		u->done = op->next;
+		op->starved = false;
+		op->cb(op, -ECANCELED, NULL);
+		n++;
+	}
+	return n;
+}
+
+void
+uring_flush(struct uring *u)
+{
+	for (int i = 0; i < 4; i++) {
+		if (!u->inflight && !io_uring_sq_ready(&u->ring) && !u->done)
+			return;
+		io_uring_submit_and_get_events(&u->ring);
+		if (!uring_reap(u))
+			return;
+	}
+	/* more than a few rounds: the rest at the next turn, which must come at once */
+	if (io_uring_sq_ready(&u->ring))
+		io_uring_submit(&u->ring);
+	if (io_uring_cq_ready(&u->ring) || u->done)
+		eventfd_write(u->efd, 1);
+}

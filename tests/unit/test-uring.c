@@ -1,0 +1,235 @@
+#include "core/ev.h"
+#include "core/uring.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* cmocka.h needs setjmp.h, stdarg.h and stddef.h first */
+#include <cmocka.h>
+
+#define TEST_URING_BUFS 2
+#define TEST_URING_BUFSIZE 64
+
+struct test_uring {
+	struct ev_loop *loop;
+	struct ev_timer guard;
+	struct uring *u;
+	int stop_at; /* callbacks after which the loop stops */
+	int calls;
+	struct {
+		struct uring_op *op;
+		int res;
+		char *buf;
+	} got[8];
+};
+
+static void
+test_uring_guard_cb(struct ev_loop *loop, struct ev_timer *t)
+{
+	fail_msg("guard timer fired: a completion never came");
+}
+
+static void
+test_uring_flush(struct ev_loop *loop, void *data)
+{
+	uring_flush(data);
+}
+
+static void
+test_uring_cb(struct uring_op *op, int res, char *buf)
+{
+	struct test_uring *t = op->data;
+	assert_true(t->calls < 8);
+	t->got[t->calls].op = op;
+	t->got[t->calls].res = res;
+	t->got[t->calls].buf = buf;
+	if (++t->calls == t->stop_at)
+		ev_break(t->loop, 0);
+}
+
+static int
+test_uring_setup(void **state)
+{
+	struct test_uring *t = calloc(1, sizeof(*t));
+	assert_non_null(t);
+	assert_int_equal(ev_loop_new(&t->loop), 0);
+	ev_timer_init(&t->guard, test_uring_guard_cb, NULL);
+	assert_int_equal(ev_timer_start(t->loop, &t->guard, EV_SEC(5)), 0);
+	int r = uring_new(t->loop, 64, TEST_URING_BUFS, TEST_URING_BUFSIZE, &t->u);
+	if (r < 0) {
+		/* the kernel or a sandbox refuses io_uring: the module's callers fall back */
+		ev_loop_free(t->loop);
+		free(t);
+		return -1;
+	}
+	ev_set_before_sleep(t->loop, test_uring_flush, t->u);
+	*state = t;
+	return 0;
+}
+
+static int
+test_uring_teardown(void **state)
+{
+	struct test_uring *t = *state;
+	uring_free(t->u);
+	ev_loop_free(t->loop);
+	free(t);
+	return 0;
+}
+
+static void
+test_uring_run_until(struct test_uring *t, int calls)
+{
+	t->stop_at = calls;
+	assert_int_equal(ev_run(t->loop), 0);
+	assert_int_equal(t->calls, calls);
+}
+
+static void
+test_uring_pair(int sv[2])
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+}
+
+static void
+test_uring_recv_send_linked(void **state)
+{
+	struct test_uring *t = *state;
+	int a[2], b[2];
+	test_uring_pair(a);
+	test_uring_pair(b);
+	struct uring_op rx = {.cb = test_uring_cb, .data = t}, tx = rx;
+	assert_int_equal(uring_recv(t->u, &rx, a[0]), 0);
+	assert_int_equal(write(a[1], "hello", 5), 5);
+	test_uring_run_until(t, 1);
+	assert_ptr_equal(t->got[0].op, &rx);
+	assert_int_equal(t->got[0].res, 5);
+	assert_non_null(t->got[0].buf);
+	assert_memory_equal(t->got[0].buf, "hello", 5);
+	/* the send, and behind it the next receive, which sees the EOF */
+	assert_int_equal(uring_send(t->u, &tx, b[0], t->got[0].buf, 5, true), 0);
+	assert_int_equal(uring_recv(t->u, &rx, a[0]), 0);
+	close(a[1]);
+	test_uring_run_until(t, 3);
+	assert_ptr_equal(t->got[1].op, &tx);
+	assert_int_equal(t->got[1].res, 5);
+	assert_ptr_equal(t->got[2].op, &rx);
+	assert_int_equal(t->got[2].res, 0);
+	assert_null(t->got[2].buf);
+	uring_buf_put(t->u, t->got[0].buf);
+	char out[8];
+	assert_int_equal(read(b[1], out, sizeof(out)), 5);
+	assert_memory_equal(out, "hello", 5);
+	close(a[0]), close(b[0]), close(b[1]);
+}
+
+static void
+test_uring_failed_send_cancels_linked(void **state)
+{
+	struct test_uring *t = *state;
+	int a[2], b[2];
+	test_uring_pair(a);
+	test_uring_pair(b);
+	close(b[1]); /* the send's peer is gone: EPIPE */
+	struct uring_op rx = {.cb = test_uring_cb, .data = t}, tx = rx;
+	assert_int_equal(uring_send(t->u, &tx, b[0], "x", 1, true), 0);
+	assert_int_equal(uring_recv(t->u, &rx, a[0]), 0);
+	test_uring_run_until(t, 2);
+	assert_ptr_equal(t->got[0].op, &tx);
+	assert_int_equal(t->got[0].res, -EPIPE);
+	assert_ptr_equal(t->got[1].op, &rx);
+	assert_int_equal(t->got[1].res, -ECANCELED);
+	close(a[0]), close(a[1]), close(b[0]);
+}
+
+/* Three receives with data and a pool of two buffers: the third waits until one comes back. */
+static void
+test_uring_starved_receive_waits_for_a_buffer(void **state)
+{
+	struct test_uring *t = *state;
+	int p[3][2];
+	struct uring_op rx[3];
+	for (int i = 0; i < 3; i++) {
+		test_uring_pair(p[i]);
+		char c = (char)('a' + i);
+		assert_int_equal(write(p[i][1], &c, 1), 1);
+		rx[i] = (struct uring_op){.cb = test_uring_cb, .data = t};
+		assert_int_equal(uring_recv(t->u, &rx[i], p[i][0]), 0);
+	}
+	test_uring_run_until(t, 2);
+	assert_non_null(t->got[0].buf);
+	assert_non_null(t->got[1].buf);
+	struct uring_op *waiting = &rx[0];
+	for (int i = 0; i < 3; i++)
+		if (&rx[i] != t->got[0].op && &rx[i] != t->got[1].op)
+			waiting = &rx[i];
+	uring_buf_put(t->u, t->got[0].buf);
+	test_uring_run_until(t, 3);
+	assert_ptr_equal(t->got[2].op, waiting);
+	assert_int_equal(t->got[2].res, 1);
+	assert_int_equal(t->got[2].buf[0], 'a' + (int)(waiting - rx));
+	uring_buf_put(t->u, t->got[1].buf);
+	uring_buf_put(t->u, t->got[2].buf);
+	for (int i = 0; i < 3; i++)
+		close(p[i][0]), close(p[i][1]);
+}
+
+static void
+test_uring_cancel(void **state)
+{
+	struct test_uring *t = *state;
+	int a[2], p[3][2];
+	test_uring_pair(a);
+	struct uring_op idle = {.cb = test_uring_cb, .data = t};
+	assert_int_equal(uring_recv(t->u, &idle, a[0]), 0);
+	/* fill the pool, so that a third receive with data is starved inside the module */
+	struct uring_op rx[3];
+	for (int i = 0; i < 3; i++) {
+		test_uring_pair(p[i]);
+		assert_int_equal(write(p[i][1], "z", 1), 1);
+		rx[i] = (struct uring_op){.cb = test_uring_cb, .data = t};
+		assert_int_equal(uring_recv(t->u, &rx[i], p[i][0]), 0);
+	}
+	test_uring_run_until(t, 2);
+	struct uring_op *starved = &rx[0];
+	for (int i = 0; i < 3; i++)
+		if (&rx[i] != t->got[0].op && &rx[i] != t->got[1].op)
+			starved = &rx[i];
+	assert_int_equal(uring_cancel(t->u, &idle), 0);
+	assert_int_equal(uring_cancel(t->u, starved), 0);
+	test_uring_run_until(t, 4);
+	for (int i = 2; i < 4; i++) {
+		assert_true(t->got[i].op == &idle || t->got[i].op == starved);
+		assert_int_equal(t->got[i].res, -ECANCELED);
+		assert_null(t->got[i].buf);
+	}
+	assert_ptr_not_equal(t->got[2].op, t->got[3].op);
+	uring_buf_put(t->u, t->got[0].buf);
+	uring_buf_put(t->u, t->got[1].buf);
+	close(a[0]), close(a[1]);
+	for (int i = 0; i < 3; i++)
+		close(p[i][0]), close(p[i][1]);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_uring_recv_send_linked, test_uring_setup,
+	                                    test_uring_teardown),
+	    cmocka_unit_test_setup_teardown(test_uring_failed_send_cancels_linked, test_uring_setup,
+	                                    test_uring_teardown),
+	    cmocka_unit_test_setup_teardown(test_uring_starved_receive_waits_for_a_buffer,
+	                                    test_uring_setup, test_uring_teardown),
+	    cmocka_unit_test_setup_teardown(test_uring_cancel, test_uring_setup,
+	                                    test_uring_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
