@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #define URING_BGID 0
+/* submit-and-reap rounds per flush before the loop gets a turn for its other events */
+#define URING_ROUNDS 16
 
 struct uring {
 	struct io_uring ring;
@@ -75,8 +77,9 @@ uring_new(struct ev_loop *loop, unsigned entries, unsigned nbufs, size_t bufsize
 	u->nbufs = nbufs;
 	u->bufsize = bufsize;
 	u->starved_tail = &u->starved;
-	struct io_uring_params p = {.flags =
-	                                IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN};
+	struct io_uring_params p = {.flags = IORING_SETUP_SINGLE_ISSUER |
+	                                     IORING_SETUP_DEFER_TASKRUN |
+	                                     IORING_SETUP_TASKRUN_FLAG};
 	int r = io_uring_queue_init_params(entries, &u->ring, &p);
 	if (r < 0) {
 		free(u);
@@ -255,19 +258,33 @@ uring_reap(struct uring *u)
 	return n;
 }
 
+/* Something for uring_flush: queued submissions, completions, or work the kernel finishes
+ * when asked for events (IORING_SQ_TASKRUN). */
+static bool
+uring_has_work(struct uring *u)
+{
+	return io_uring_sq_ready(&u->ring) || io_uring_cq_ready(&u->ring) || u->done ||
+	       (IO_URING_READ_ONCE(*u->ring.sq.kflags) &
+	        (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW));
+}
+
 void
 uring_flush(struct uring *u)
 {
-	for (int i = 0; i < 4; i++) {
-		if (!u->inflight && !io_uring_sq_ready(&u->ring) && !u->done)
-			return;
+	if (!u->inflight && !io_uring_sq_ready(&u->ring) && !u->done)
+		return;
+	/* while we reap, the kernel need not signal the eventfd: each signal would make the
+	 * next wait return at once for work done here already */
+	io_uring_cq_eventfd_toggle(&u->ring, false);
+	for (int i = 0; i < URING_ROUNDS && uring_has_work(u); i++) {
 		io_uring_submit_and_get_events(&u->ring);
-		if (!uring_reap(u))
-			return;
+		uring_reap(u);
 	}
-	/* more than a few rounds: the rest at the next turn, which must come at once */
 	if (io_uring_sq_ready(&u->ring))
 		io_uring_submit(&u->ring);
-	if (io_uring_cq_ready(&u->ring) || u->done)
+	io_uring_cq_eventfd_toggle(&u->ring, true);
+	/* what came while it was off, or past the rounds: the next turn must come at once */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (uring_has_work(u))
 		eventfd_write(u->efd, 1);
 }
