@@ -148,6 +148,7 @@ uring_recv(struct uring *u, struct uring_op *op, int fd)
 	sqe->buf_group = URING_BGID;
 	io_uring_sqe_set_data(sqe, op);
 	op->fd = fd;
+	op->recv = true;
 	op->starved = false;
 	u->inflight++;
 	return 0;
@@ -163,6 +164,7 @@ uring_send(struct uring *u, struct uring_op *op, int fd, const char *p, size_t n
 	if (link)
 		sqe->flags |= IOSQE_IO_LINK;
 	io_uring_sqe_set_data(sqe, op);
+	op->recv = false;
 	u->inflight++;
 	return 0;
 }
@@ -224,7 +226,7 @@ uring_deliver(struct uring *u, struct uring_op *op, int res, unsigned flags)
 	u->inflight--;
 	if (flags & IORING_CQE_F_BUFFER)
 		buf = u->bufs + (size_t)(flags >> IORING_CQE_BUFFER_SHIFT) * u->bufsize;
-	else if (res == -ENOBUFS) {
+	else if (res == -ENOBUFS && op->recv) {
 		/* data came but the pool was empty: wait for a buffer to come back */
 		op->starved = true;
 		op->next = NULL;
@@ -235,17 +237,15 @@ uring_deliver(struct uring *u, struct uring_op *op, int res, unsigned flags)
 	op->cb(op, res, buf);
 }
 
-static unsigned
+static void
 uring_reap(struct uring *u)
 {
-	unsigned n = 0;
 	struct io_uring_cqe *cqe;
 	while (io_uring_cq_ready(&u->ring) && io_uring_peek_cqe(&u->ring, &cqe) == 0) {
 		struct uring_op *op = io_uring_cqe_get_data(cqe);
 		int res = cqe->res;
 		unsigned flags = cqe->flags;
 		io_uring_cqe_seen(&u->ring, cqe);
-		n++;
 		if (op)
 			uring_deliver(u, op, res, flags);
 	}
@@ -253,9 +253,7 @@ uring_reap(struct uring *u)
 		u->done = op->next;
 		op->starved = false;
 		op->cb(op, -ECANCELED, NULL);
-		n++;
 	}
-	return n;
 }
 
 /* Something for uring_flush: queued submissions, completions, or work the kernel finishes

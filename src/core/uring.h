@@ -30,6 +30,7 @@ struct uring_op {
 	void *data;
 	/* this module's */
 	int fd;
+	bool recv;    /* the operation is a receive (one from the pool can be starved) */
 	bool starved; /* a receive waiting for a pool buffer, on the starved or done list */
 	struct uring_op *next;
 };

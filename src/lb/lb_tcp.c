@@ -294,9 +294,13 @@ lb_tcp_ring_cancel(struct lb_session *s)
 	struct uring *u = s->wg->w->ring;
 	if (!s->ring || !u)
 		return;
-	for (int d = 0; d < 2; d++) {
-		uring_cancel(u, &s->ring->rx[d]);
-		uring_cancel(u, &s->ring->tx[d]);
+	int r = 0;
+	for (int d = 0; d < 2; d++)
+		r |= uring_cancel(u, &s->ring->rx[d]) | uring_cancel(u, &s->ring->tx[d]);
+	/* no room to ask: the sockets' shutdown ends their operations as well */
+	if (r < 0) {
+		shutdown(s->c.fd, SHUT_RDWR);
+		shutdown(s->s->sd.fd, SHUT_RDWR);
 	}
 }
 
