@@ -626,6 +626,16 @@ lb:
       servers:
         - { name: s1, address: 127.0.0.1:9001 }
 """, "smart-accept", True),
+    ("bad-io-uring", """\
+lb:
+  ctl-socket: ""
+  io-uring: sometimes  # <<<
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "io-uring", True),
     ("bad-send-proxy", """\
 lb:
   ctl-socket: ""
