@@ -1,5 +1,5 @@
-"""`rampart lb` soak, bounded (~25 s): mixed keep-alive and close load while backends are
-killed and restarted; then its fds return to the baseline and its RSS is stable. And under
+"""`rampart lb` soak, bounded (~25 s): mixed keep-alive and close load, through an http and a
+tcp listener, while backends are killed and restarted; then its fds return to the baseline and its RSS is stable. And under
 a CPU hog on every core it keeps answering every request (slower, without errors).
 
 The long form (`make soak`) sets RAMPART_SOAK_SECONDS (default 12) and RAMPART_SOAK_PERIOD
@@ -73,10 +73,21 @@ class Load:
         return self.stats
 
 
+def fds(l):
+    """(descriptors but pipes, pipes) the lb has open."""
+    d = f"/proc/{l.pid}/fd"
+    links = []
+    for x in os.listdir(d):
+        with contextlib.suppress(FileNotFoundError):  # closed since the listing
+            links.append(os.readlink(f"{d}/{x}"))
+    pipes = sum(x.startswith("pipe:") for x in links)
+    return len(links) - pipes, pipes
+
+
 def fd_baseline(l, samples=6):
     out = []
     for _ in range(samples):
-        out.append(l.fd_count())
+        out.append(fds(l)[0])
         time.sleep(0.1)
     return max(out)
 
@@ -84,22 +95,27 @@ def fd_baseline(l, samples=6):
 def test_soak_backends_killed_and_restarted(lb, nginx):
     s = [nginx(f"s{i}") for i in (1, 2, 3)]
     s[0].make_file(65536)
-    port = free_port()
+    port, port_tcp = free_port(), free_port()
+    # the same requests through an http listener and a tcp one (io_uring tunnels)
     l = lb([listener("web", port, [server(b.name, b.addr) for b in s], check=CHECK,
                      access_log=False,
-                     timeout={"pool-idle": "1s", "idle": "3s", "server": "10s"})],
+                     timeout={"pool-idle": "1s", "idle": "3s", "server": "10s"}),
+            listener("raw", port_tcp, [server(b.name, b.addr) for b in s], check=CHECK,
+                     access_log=False, mode="tcp")],
            threads=2)
     for b in s:
         l.wait_health(b.name, "up")
+        l.wait_health(b.name, "up", lis="raw")
     base_fds = fd_baseline(l)
 
-    warm = Load(port)
+    warm = [Load(port), Load(port_tcp)]
     time.sleep(2)
-    warm_stats = warm.stop()
-    assert set(warm_stats) <= {200, 404}, warm_stats
+    for w in warm:
+        warm_stats = w.stop()
+        assert set(warm_stats) <= {200, 404}, warm_stats
     rss_warm = l.rss_kib()
 
-    load = Load(port)
+    loads = [Load(port), Load(port_tcp)]
     kills = 0
     cycles = max(1, int(SOAK_SECONDS // SOAK_PERIOD))
     rss_peak = rss_warm
@@ -114,24 +130,29 @@ def test_soak_backends_killed_and_restarted(lb, nginx):
             assert l.alive(), l.log()[-3000:]
             rss_peak = max(rss_peak, l.rss_kib())
     finally:
-        stats = load.stop()
+        all_stats = [ld.stop() for ld in loads]
         for b in s:
             b.start()
     assert l.alive(), l.log()[-3000:]
-    ok = stats[200] + stats[404]
-    total = sum(stats.values())
-    assert kills == cycles and ok > 100, stats
-    # killed backends cut the requests they were answering; nothing else may fail
-    assert total - ok <= max(30, total // 20), stats
+    assert kills == cycles
+    for stats in all_stats:
+        ok = stats[200] + stats[404]
+        total = sum(stats.values())
+        assert ok > 100, stats
+        # killed backends cut the requests they were answering; nothing else may fail
+        assert total - ok <= max(30, total // 20), stats
 
     # afterwards every server is back and every request succeeds
     for b in s:
         l.wait_health(b.name, "up")
     for _ in range(30):
         assert http_get(port, "/")[0] == 200
+        assert http_get(port_tcp, "/")[0] == 200
     # fds back to the baseline (idle pooled server connections expire after pool-idle)
-    wait_for(lambda: l.fd_count() <= base_fds, 20, 0.2,
-             f"the lb's fd count back to {base_fds}")
+    wait_for(lambda: fds(l)[0] <= base_fds, 20, 0.2, f"the lb's fd count back to {base_fds}")
+    # tcp mode keeps the pipes of finished splice(2) transfers for the next ones: at most a
+    # pair per direction for each of the 4 tcp clients, on each of the 2 workers
+    assert fds(l)[1] <= 2 * 2 * 4 * 2, fds(l)
     rss_after = l.rss_kib()
     assert rss_after - rss_warm < 16 * 1024, (rss_warm, rss_after)
     assert rss_peak - rss_warm < 16 * 1024, (rss_warm, rss_peak)
