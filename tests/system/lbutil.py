@@ -104,7 +104,7 @@ class Lb:
     """One `rampart lb -c FILE` process. port: the first listener's port."""
 
     def __init__(self, directory, listeners, stats=False, threads=1, verb=("lb",), extra=None,
-                 netns=None):
+                 netns=None, env=None):
         self.dir = pathlib.Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = self.dir / "lb.yaml"
@@ -115,6 +115,7 @@ class Lb:
         self.extra = extra
         self.verb = verb
         self.netns = netns  # run inside this network namespace (ip netns exec)
+        self.env = env  # added to the process's environment
         self.listeners = listeners
         self.proc = None
         self.write(listeners)
@@ -147,7 +148,8 @@ class Lb:
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         self.proc = subprocess.Popen([*prefix, RAMPART, *self.verb, "-c", str(self.config)],
                                      stdin=subprocess.DEVNULL, stdout=self.log_file,
-                                     stderr=self.log_file, start_new_session=True)
+                                     stderr=self.log_file, start_new_session=True,
+                                     env={**os.environ, **(self.env or {})})
         if self.netns:
             # its ports are not reachable from here: its start line says they are bound
             wait_for(lambda: self.log_lines("lb started") or self.proc.poll() is not None,
