@@ -19,8 +19,11 @@ struct uring {
 	struct ev_io eio;
 	struct io_uring_buf_ring *br;
 	size_t br_len;
-	char *bufs;
-	unsigned nbufs;
+	char *bufs;     /* max buffers of address space, touched only as buffers are used */
+	unsigned nbufs; /* buffers added at a time */
+	unsigned added; /* buffers in the pool so far */
+	unsigned max;
+	unsigned gen; /* counts buffers given to the kernel, so a receive sees if one came since */
 	size_t bufsize;
 	unsigned inflight; /* operations in the kernel */
 	struct uring_op *starved, **starved_tail;
@@ -33,41 +36,52 @@ uring_wake(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	/* nothing to do here: it woke the loop, whose before-sleep hook reaps */
 }
 
+/* Adds up to nbufs more buffers to the pool: false when it is at its size cap. */
+static bool
+uring_pool_grow(struct uring *u)
+{
+	if (u->added >= u->max)
+		return false;
+	int mask = io_uring_buf_ring_mask(u->max), n = 0;
+	for (; n < (int)u->nbufs && u->added < u->max; n++, u->added++)
+		io_uring_buf_ring_add(u->br, u->bufs + (size_t)u->added * u->bufsize,
+		                      (unsigned)u->bufsize, (unsigned short)u->added, mask, n);
+	io_uring_buf_ring_advance(u->br, n);
+	u->gen++;
+	return true;
+}
+
 static int
 uring_pool(struct uring *u)
 {
-	u->br_len = u->nbufs * sizeof(struct io_uring_buf);
+	u->br_len = u->max * sizeof(struct io_uring_buf);
 	u->br = mmap(NULL, u->br_len, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
 	if (u->br == MAP_FAILED) {
 		u->br = NULL;
 		return -errno;
 	}
-	/* pages are touched only once a buffer is used */
-	u->bufs = mmap(NULL, u->nbufs * u->bufsize, PROT_READ | PROT_WRITE,
-	               MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	u->bufs = mmap(NULL, u->max * u->bufsize, PROT_READ | PROT_WRITE,
+	               MAP_ANONYMOUS | MAP_PRIVATE | MAP_NORESERVE, -1, 0);
 	if (u->bufs == MAP_FAILED) {
 		u->bufs = NULL;
 		return -errno;
 	}
 	struct io_uring_buf_reg reg = {
-	    .ring_addr = (uintptr_t)u->br, .ring_entries = u->nbufs, .bgid = URING_BGID};
+	    .ring_addr = (uintptr_t)u->br, .ring_entries = u->max, .bgid = URING_BGID};
 	int r = io_uring_register_buf_ring(&u->ring, &reg, 0);
 	if (r < 0)
 		return r;
 	io_uring_buf_ring_init(u->br);
-	int mask = io_uring_buf_ring_mask(u->nbufs);
-	for (unsigned i = 0; i < u->nbufs; i++)
-		io_uring_buf_ring_add(u->br, u->bufs + i * u->bufsize, (unsigned)u->bufsize,
-		                      (unsigned short)i, mask, (int)i);
-	io_uring_buf_ring_advance(u->br, (int)u->nbufs);
+	uring_pool_grow(u);
 	return 0;
 }
 
 int
-uring_new(struct ev_loop *loop, unsigned entries, unsigned nbufs, size_t bufsize,
+uring_new(struct ev_loop *loop, unsigned entries, unsigned nbufs, unsigned max_bufs, size_t bufsize,
           struct uring **out)
 {
-	if (!nbufs || (nbufs & (nbufs - 1)) || nbufs > 32768 || !bufsize || bufsize > UINT32_MAX)
+	if (!nbufs || nbufs > max_bufs || (max_bufs & (max_bufs - 1)) || max_bufs > 32768 ||
+	    !bufsize || bufsize > UINT32_MAX)
 		return -EINVAL;
 	struct uring *u = calloc(1, sizeof(*u));
 	if (!u)
@@ -75,6 +89,7 @@ uring_new(struct ev_loop *loop, unsigned entries, unsigned nbufs, size_t bufsize
 	u->loop = loop;
 	u->efd = -1;
 	u->nbufs = nbufs;
+	u->max = max_bufs;
 	u->bufsize = bufsize;
 	u->starved_tail = &u->starved;
 	struct io_uring_params p = {.flags = IORING_SETUP_SINGLE_ISSUER |
@@ -115,7 +130,7 @@ uring_free(struct uring *u)
 	if (u->br)
 		munmap(u->br, u->br_len);
 	if (u->bufs)
-		munmap(u->bufs, u->nbufs * u->bufsize);
+		munmap(u->bufs, u->max * u->bufsize);
 	if (u->efd >= 0)
 		close(u->efd);
 	free(u);
@@ -149,6 +164,7 @@ uring_recv(struct uring *u, struct uring_op *op, int fd)
 	io_uring_sqe_set_data(sqe, op);
 	op->fd = fd;
 	op->recv = true;
+	op->gen = u->gen;
 	op->starved = false;
 	u->inflight++;
 	return 0;
@@ -182,8 +198,9 @@ uring_buf_put(struct uring *u, char *buf)
 {
 	size_t bid = (size_t)(buf - u->bufs) / u->bufsize;
 	io_uring_buf_ring_add(u->br, buf, (unsigned)u->bufsize, (unsigned short)bid,
-	                      io_uring_buf_ring_mask(u->nbufs), 0);
+	                      io_uring_buf_ring_mask(u->max), 0);
 	io_uring_buf_ring_advance(u->br, 1);
+	u->gen++;
 	struct uring_op *op = u->starved;
 	if (!op)
 		return;
@@ -227,7 +244,10 @@ uring_deliver(struct uring *u, struct uring_op *op, int res, unsigned flags)
 	if (flags & IORING_CQE_F_BUFFER)
 		buf = u->bufs + (size_t)(flags >> IORING_CQE_BUFFER_SHIFT) * u->bufsize;
 	else if (res == -ENOBUFS && op->recv) {
-		/* data came but the pool was empty: wait for a buffer to come back */
+		/* data came but the pool was empty: again at once if a buffer came since, or with
+		 * a bigger pool; at its cap, wait for a buffer to come back */
+		if ((op->gen != u->gen || uring_pool_grow(u)) && uring_recv(u, op, op->fd) == 0)
+			return;
 		op->starved = true;
 		op->next = NULL;
 		*u->starved_tail = op;

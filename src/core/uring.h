@@ -7,8 +7,9 @@
  * An eventfd the loop watches wakes it when there is something to reap.
  *
  * Receives take a buffer from a pool when data arrives, so a connection waiting for data
- * holds none; a receive that finds the pool empty waits inside this module for a buffer to
- * come back and is then retried. Every operation started ends in exactly one callback.
+ * holds none; a receive that finds the pool empty grows it, or at its cap waits inside this
+ * module for a buffer to come back and is then retried. Every operation started ends in
+ * exactly one callback.
  */
 #pragma once
 
@@ -31,15 +32,18 @@ struct uring_op {
 	/* this module's */
 	int fd;
 	bool recv;    /* the operation is a receive (one from the pool can be starved) */
+	unsigned gen; /* the pool's generation when the receive was submitted */
 	bool starved; /* a receive waiting for a pool buffer, on the starved or done list */
 	struct uring_op *next;
 };
 
-/* A ring of `entries` submissions with a pool of nbufs buffers of bufsize bytes (nbufs a
- * power of two), watched by loop. -errno when the kernel offers no usable io_uring (old
- * kernel, io_uring_disabled, a seccomp filter): the caller goes on without. */
-int uring_new(struct ev_loop *loop, unsigned entries, unsigned nbufs, size_t bufsize,
-              struct uring **out);
+/* A ring of `entries` submissions, watched by loop, with a pool of receive buffers of
+ * bufsize bytes: nbufs at first, nbufs more each time a receive finds none free, up to
+ * max_bufs (a power of two); address space for max_bufs is reserved, memory is used only as
+ * buffers are. -errno when the kernel offers no usable io_uring (old kernel,
+ * io_uring_disabled, a seccomp filter): the caller goes on without. */
+int uring_new(struct ev_loop *loop, unsigned entries, unsigned nbufs, unsigned max_bufs,
+              size_t bufsize, struct uring **out);
 /* NULL-safe. Operations still in the kernel are cancelled without callbacks. */
 void uring_free(struct uring *u);
 size_t uring_bufsize(const struct uring *u);

@@ -22,9 +22,12 @@
 #define LB_SPARE_PIPES 256
 #define LB_ACCEPT_BATCH 64
 /* io_uring: submissions per turn before an early submit, and receive buffers (LB_BUF_SIZE
- * each, touched only when used): a buffer is held only between a receive and its send */
+ * each, touched only when used): a buffer is held only between a receive and its send, so
+ * the pool grows past 256 only while sends are blocked (clients not reading); 4 MiB, at
+ * most 64 MiB per worker */
 #define LB_RING_ENTRIES 1024
 #define LB_RING_BUFS 256
+#define LB_RING_BUFS_MAX 4096
 
 /* ---- generations ---- */
 
@@ -431,9 +434,9 @@ lb_worker_main(void *arg)
 	struct lb_worker *w = arg;
 	static atomic_bool warned;
 	/* made here: the ring's submissions must all come from the thread that waits on it */
-	int r = w->want_ring
-	            ? uring_new(w->loop, LB_RING_ENTRIES, LB_RING_BUFS, LB_BUF_SIZE, &w->ring)
-	            : 0;
+	int r = w->want_ring ? uring_new(w->loop, LB_RING_ENTRIES, LB_RING_BUFS, LB_RING_BUFS_MAX,
+	                                 LB_BUF_SIZE, &w->ring)
+	                     : 0;
 	if (r < 0 && !atomic_exchange(&warned, true))
 		log_warn("io_uring unavailable, tcp tunnels use epoll error=\"%s\"", strerror(-r));
 	r = ev_run(w->loop);

@@ -55,14 +55,14 @@ test_uring_cb(struct uring_op *op, int res, char *buf)
 }
 
 static int
-test_uring_setup(void **state)
+test_uring_make(void **state, unsigned max_bufs)
 {
 	struct test_uring *t = calloc(1, sizeof(*t));
 	assert_non_null(t);
 	assert_int_equal(ev_loop_new(&t->loop), 0);
 	ev_timer_init(&t->guard, test_uring_guard_cb, NULL);
 	assert_int_equal(ev_timer_start(t->loop, &t->guard, EV_SEC(5)), 0);
-	int r = uring_new(t->loop, 64, TEST_URING_BUFS, TEST_URING_BUFSIZE, &t->u);
+	int r = uring_new(t->loop, 64, TEST_URING_BUFS, max_bufs, TEST_URING_BUFSIZE, &t->u);
 	if (r < 0) {
 		/* the kernel or a sandbox refuses io_uring: the module's callers fall back */
 		ev_loop_free(t->loop);
@@ -72,6 +72,19 @@ test_uring_setup(void **state)
 	ev_set_before_sleep(t->loop, test_uring_flush, t->u);
 	*state = t;
 	return 0;
+}
+
+/* a pool of TEST_URING_BUFS that cannot grow */
+static int
+test_uring_setup(void **state)
+{
+	return test_uring_make(state, TEST_URING_BUFS);
+}
+
+static int
+test_uring_setup_growing(void **state)
+{
+	return test_uring_make(state, 2 * TEST_URING_BUFS);
 }
 
 static int
@@ -181,6 +194,38 @@ test_uring_starved_receive_waits_for_a_buffer(void **state)
 		close(p[i][0]), close(p[i][1]);
 }
 
+/* The same three receives with a pool that may double: none waits, and the pool serves four
+ * buffers at once, not five. */
+static void
+test_uring_pool_grows_to_its_cap(void **state)
+{
+	struct test_uring *t = *state;
+	int p[5][2];
+	struct uring_op rx[5];
+	for (int i = 0; i < 5; i++) {
+		test_uring_pair(p[i]);
+		char c = (char)('a' + i);
+		assert_int_equal(write(p[i][1], &c, 1), 1);
+		rx[i] = (struct uring_op){.cb = test_uring_cb, .data = t};
+		assert_int_equal(uring_recv(t->u, &rx[i], p[i][0]), 0);
+	}
+	test_uring_run_until(t, 4);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(t->got[i].res, 1);
+		assert_int_equal(t->got[i].buf[0], 'a' + (int)(t->got[i].op - rx));
+		for (int j = 0; j < i; j++)
+			assert_ptr_not_equal(t->got[i].buf, t->got[j].buf);
+	}
+	uring_buf_put(t->u, t->got[0].buf);
+	test_uring_run_until(t, 5);
+	assert_int_equal(t->got[4].res, 1);
+	assert_ptr_equal(t->got[4].buf, t->got[0].buf);
+	for (int i = 1; i < 5; i++)
+		uring_buf_put(t->u, t->got[i].buf);
+	for (int i = 0; i < 5; i++)
+		close(p[i][0]), close(p[i][1]);
+}
+
 static void
 test_uring_cancel(void **state)
 {
@@ -228,6 +273,8 @@ main(void)
 	                                    test_uring_teardown),
 	    cmocka_unit_test_setup_teardown(test_uring_starved_receive_waits_for_a_buffer,
 	                                    test_uring_setup, test_uring_teardown),
+	    cmocka_unit_test_setup_teardown(test_uring_pool_grows_to_its_cap,
+	                                    test_uring_setup_growing, test_uring_teardown),
 	    cmocka_unit_test_setup_teardown(test_uring_cancel, test_uring_setup,
 	                                    test_uring_teardown),
 	};
