@@ -18,7 +18,6 @@ struct uring {
 	int efd;
 	struct ev_io eio;
 	struct io_uring_buf_ring *br;
-	size_t br_len;
 	char *bufs;     /* max buffers of address space, touched only as buffers are used */
 	unsigned nbufs; /* buffers added at a time */
 	unsigned added; /* buffers in the pool so far */
@@ -54,8 +53,8 @@ uring_pool_grow(struct uring *u)
 static int
 uring_pool(struct uring *u)
 {
-	u->br_len = u->max * sizeof(struct io_uring_buf);
-	u->br = mmap(NULL, u->br_len, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	u->br = mmap(NULL, u->max * sizeof(struct io_uring_buf), PROT_READ | PROT_WRITE,
+	             MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
 	if (u->br == MAP_FAILED) {
 		u->br = NULL;
 		return -errno;
@@ -128,7 +127,7 @@ uring_free(struct uring *u)
 		ev_io_stop(u->loop, &u->eio);
 	io_uring_queue_exit(&u->ring);
 	if (u->br)
-		munmap(u->br, u->br_len);
+		munmap(u->br, u->max * sizeof(struct io_uring_buf));
 	if (u->bufs)
 		munmap(u->bufs, u->max * u->bufsize);
 	if (u->efd >= 0)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -111,6 +112,41 @@ test_uring_pair(int sv[2])
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 }
 
+/* n pairs whose far end has written one byte ('a' + i), each with a receive armed */
+static void
+test_uring_armed(struct test_uring *t, int p[][2], struct uring_op *rx, int n)
+{
+	for (int i = 0; i < n; i++) {
+		test_uring_pair(p[i]);
+		char c = (char)('a' + i);
+		assert_int_equal(write(p[i][1], &c, 1), 1);
+		rx[i] = (struct uring_op){.cb = test_uring_cb, .data = t};
+		assert_int_equal(uring_recv(t->u, &rx[i], p[i][0]), 0);
+	}
+}
+
+/* The one of rx[0..n) that has no callback among the first n - 1. */
+static struct uring_op *
+test_uring_not_called(struct test_uring *t, struct uring_op *rx, int n)
+{
+	for (int i = 0; i < n; i++) {
+		bool called = false;
+		for (int j = 0; j < n - 1; j++)
+			called |= t->got[j].op == &rx[i];
+		if (!called)
+			return &rx[i];
+	}
+	fail_msg("every receive was called back");
+	return NULL;
+}
+
+static void
+test_uring_close_pairs(int p[][2], int n)
+{
+	for (int i = 0; i < n; i++)
+		close(p[i][0]), close(p[i][1]);
+}
+
 static void
 test_uring_recv_send_linked(void **state)
 {
@@ -169,20 +205,11 @@ test_uring_starved_receive_waits_for_a_buffer(void **state)
 	struct test_uring *t = *state;
 	int p[3][2];
 	struct uring_op rx[3];
-	for (int i = 0; i < 3; i++) {
-		test_uring_pair(p[i]);
-		char c = (char)('a' + i);
-		assert_int_equal(write(p[i][1], &c, 1), 1);
-		rx[i] = (struct uring_op){.cb = test_uring_cb, .data = t};
-		assert_int_equal(uring_recv(t->u, &rx[i], p[i][0]), 0);
-	}
+	test_uring_armed(t, p, rx, 3);
 	test_uring_run_until(t, 2);
 	assert_non_null(t->got[0].buf);
 	assert_non_null(t->got[1].buf);
-	struct uring_op *waiting = &rx[0];
-	for (int i = 0; i < 3; i++)
-		if (&rx[i] != t->got[0].op && &rx[i] != t->got[1].op)
-			waiting = &rx[i];
+	struct uring_op *waiting = test_uring_not_called(t, rx, 3);
 	uring_buf_put(t->u, t->got[0].buf);
 	test_uring_run_until(t, 3);
 	assert_ptr_equal(t->got[2].op, waiting);
@@ -190,25 +217,18 @@ test_uring_starved_receive_waits_for_a_buffer(void **state)
 	assert_int_equal(t->got[2].buf[0], 'a' + (int)(waiting - rx));
 	uring_buf_put(t->u, t->got[1].buf);
 	uring_buf_put(t->u, t->got[2].buf);
-	for (int i = 0; i < 3; i++)
-		close(p[i][0]), close(p[i][1]);
+	test_uring_close_pairs(p, 3);
 }
 
-/* The same three receives with a pool that may double: none waits, and the pool serves four
- * buffers at once, not five. */
+/* Five receives with data and a pool of two that may double: four are served at once, the
+ * fifth waits for a buffer to come back. */
 static void
 test_uring_pool_grows_to_its_cap(void **state)
 {
 	struct test_uring *t = *state;
 	int p[5][2];
 	struct uring_op rx[5];
-	for (int i = 0; i < 5; i++) {
-		test_uring_pair(p[i]);
-		char c = (char)('a' + i);
-		assert_int_equal(write(p[i][1], &c, 1), 1);
-		rx[i] = (struct uring_op){.cb = test_uring_cb, .data = t};
-		assert_int_equal(uring_recv(t->u, &rx[i], p[i][0]), 0);
-	}
+	test_uring_armed(t, p, rx, 5);
 	test_uring_run_until(t, 4);
 	for (int i = 0; i < 4; i++) {
 		assert_int_equal(t->got[i].res, 1);
@@ -222,8 +242,7 @@ test_uring_pool_grows_to_its_cap(void **state)
 	assert_ptr_equal(t->got[4].buf, t->got[0].buf);
 	for (int i = 1; i < 5; i++)
 		uring_buf_put(t->u, t->got[i].buf);
-	for (int i = 0; i < 5; i++)
-		close(p[i][0]), close(p[i][1]);
+	test_uring_close_pairs(p, 5);
 }
 
 static void
@@ -236,17 +255,9 @@ test_uring_cancel(void **state)
 	assert_int_equal(uring_recv(t->u, &idle, a[0]), 0);
 	/* fill the pool, so that a third receive with data is starved inside the module */
 	struct uring_op rx[3];
-	for (int i = 0; i < 3; i++) {
-		test_uring_pair(p[i]);
-		assert_int_equal(write(p[i][1], "z", 1), 1);
-		rx[i] = (struct uring_op){.cb = test_uring_cb, .data = t};
-		assert_int_equal(uring_recv(t->u, &rx[i], p[i][0]), 0);
-	}
+	test_uring_armed(t, p, rx, 3);
 	test_uring_run_until(t, 2);
-	struct uring_op *starved = &rx[0];
-	for (int i = 0; i < 3; i++)
-		if (&rx[i] != t->got[0].op && &rx[i] != t->got[1].op)
-			starved = &rx[i];
+	struct uring_op *starved = test_uring_not_called(t, rx, 3);
 	assert_int_equal(uring_cancel(t->u, &idle), 0);
 	assert_int_equal(uring_cancel(t->u, starved), 0);
 	test_uring_run_until(t, 4);
@@ -259,8 +270,7 @@ test_uring_cancel(void **state)
 	uring_buf_put(t->u, t->got[0].buf);
 	uring_buf_put(t->u, t->got[1].buf);
 	close(a[0]), close(a[1]);
-	for (int i = 0; i < 3; i++)
-		close(p[i][0]), close(p[i][1]);
+	test_uring_close_pairs(p, 3);
 }
 
 int
