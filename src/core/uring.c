@@ -170,12 +170,13 @@ uring_recv(struct uring *u, struct uring_op *op, int fd)
 }
 
 int
-uring_send(struct uring *u, struct uring_op *op, int fd, const char *p, size_t n, bool link)
+uring_send(struct uring *u, struct uring_op *op, int fd, const char *p, size_t n, int flags,
+           bool link)
 {
 	struct io_uring_sqe *sqe = uring_sqe(u, link ? 2 : 1);
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_send(sqe, fd, p, n, MSG_NOSIGNAL | MSG_WAITALL);
+	io_uring_prep_send(sqe, fd, p, n, MSG_NOSIGNAL | MSG_WAITALL | flags);
 	if (link)
 		sqe->flags |= IOSQE_IO_LINK;
 	io_uring_sqe_set_data(sqe, op);

@@ -50,9 +50,11 @@ size_t uring_bufsize(const struct uring *u);
 
 /* Receives what fd has, at most bufsize bytes, into a pool buffer. 0 or -EBUSY (no room). */
 int uring_recv(struct uring *u, struct uring_op *op, int fd);
-/* Sends all n bytes of p (MSG_WAITALL: a short result means a failure). With link, the next
- * operation queued starts only once this one succeeded (and fails with -ECANCELED if not). */
-int uring_send(struct uring *u, struct uring_op *op, int fd, const char *p, size_t n, bool link);
+/* Sends all n bytes of p (MSG_WAITALL: a short result means a failure), with send(2) flags
+ * (MSG_MORE) added. With link, the next operation queued starts only once this one succeeded
+ * (and fails with -ECANCELED if not). */
+int uring_send(struct uring *u, struct uring_op *op, int fd, const char *p, size_t n, int flags,
+               bool link);
 void uring_buf_put(struct uring *u, char *buf);
 /* Ends op's pending operations early: -ECANCELED, or their result if they finished first. */
 int uring_cancel(struct uring *u, struct uring_op *op);

@@ -424,6 +424,8 @@ lb_http_connect_step(struct lb_session *s)
 		return lb_http_next_server(s);
 	if (!s->s->reused && s->srv->send_proxy != LB_PROXY_NONE)
 		lb_http_prepend_proxy(s);
+	if (s->c.ring && !s->s->sd.ring && lb_session_ring_server(s) < 0)
+		return lb_http_next_server(s);
 	s->state = LB_S_EXCHANGE;
 	lb_session_deadline(s, s->lc->timeout.server_ms);
 	return true;
@@ -436,7 +438,8 @@ lb_http_req_in(struct lb_session *s)
 	struct lb_bufs *b = s->b;
 	if (s->req_done || !s->c.rd)
 		return false;
-	if (b->c_end == b->csize)
+	/* not under a send to the server: its bytes must stay where they are */
+	if (b->c_end == b->csize && !lb_side_sending(&s->s->sd))
 		lb_http_compact_c(b, &s->req_body_end);
 	if (b->c_end == b->csize)
 		return false;
@@ -633,7 +636,7 @@ lb_http_resp_in(struct lb_session *s)
 	struct lb_bufs *b = s->b;
 	if (!s->s->sd.rd || (s->resp_done && !s->upgrading))
 		return false;
-	if (b->s_end == LB_BUF_SIZE)
+	if (b->s_end == LB_BUF_SIZE && !lb_side_sending(&s->c))
 		lb_http_compact_s(b, &s->resp_end);
 	if (b->s_end == LB_BUF_SIZE)
 		return false;
@@ -711,7 +714,8 @@ lb_http_error(struct lb_session *s, int code)
 	                 "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n"
 	                 "connection: close\r\n\r\n%d %s\n",
 	                 code, reason, strlen(reason) + 5, code, reason);
-	if (!s->bytes_out && s->c.fd >= 0 && n > 0 && (size_t)n < sizeof(out)) {
+	if (!s->bytes_out && s->c.fd >= 0 && !lb_side_sending(&s->c) && n > 0 &&
+	    (size_t)n < sizeof(out)) {
 		/* the linger's shutdown below sends it with the FIN, in one segment */
 		int more = s->c.shut ? 0 : MSG_MORE;
 		send(s->c.fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT | more);
@@ -872,11 +876,17 @@ lb_http_start(struct lb_session *s)
 	s->step = lb_http_step;
 	s->on_timeout = lb_http_timeout;
 	s->waits_client = lb_http_waits_client;
-	/* a new connection is writable, and with defer-accept its request is in: read it now
-	 * instead of after a turn of the loop */
-	s->c.rd = s->c.wr = true;
 	s->state = LB_S_IDLE;
 	s->proxy_pending = lb_session_trusted(s);
 	lb_session_deadline(s, s->lc->timeout.request_ms);
+	if (s->wg->w->ring) {
+		/* the receive goes in with the loop turn's other submissions */
+		if (lb_session_ring_client(s) < 0)
+			lb_session_close(s);
+		return;
+	}
+	/* a new connection is writable, and with defer-accept its request is in: read it now
+	 * instead of after a turn of the loop */
+	s->c.rd = s->c.wr = true;
 	lb_session_dispatch(s);
 }

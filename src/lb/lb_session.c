@@ -19,9 +19,159 @@ lb_session_loop(const struct lb_session *s)
 	return s->wg->w->loop;
 }
 
+/* ---- a side through the worker's io_uring ---- */
+
+/* Keeps a receive armed while nothing received is left unread: 0, or -errno (also kept in
+ * end, for the next read to report). */
+static int
+lb_side_ring_arm(struct lb_side *sd)
+{
+	struct lb_side_ring *r = &sd->r;
+	if (r->rx_busy || r->stash || r->end <= 0 || sd->fd < 0)
+		return 0;
+	int e = uring_recv(r->u, &r->rx, sd->fd);
+	if (e < 0) {
+		r->end = e;
+		sd->rd = true;
+		return e;
+	}
+	r->rx_busy = true;
+	r->ops++;
+	return 0;
+}
+
+static ssize_t
+lb_side_ring_read(struct lb_side *sd, char *p, size_t n)
+{
+	struct lb_side_ring *r = &sd->r;
+	if (r->stash) {
+		size_t k = r->len - r->off < n ? r->len - r->off : n;
+		memcpy(p, r->stash + r->off, k);
+		r->off += (uint32_t)k;
+		if (r->off == r->len) {
+			uring_buf_put(r->u, r->stash);
+			r->stash = NULL;
+			sd->rd = false;
+			lb_side_ring_arm(sd);
+		}
+		return (ssize_t)k;
+	}
+	sd->rd = false;
+	if (r->end == 0) {
+		sd->eof = true;
+		return 0;
+	}
+	int e = r->end < 0 ? r->end : lb_side_ring_arm(sd);
+	if (e < 0)
+		sd->err = true;
+	return e < 0 ? e : -EAGAIN;
+}
+
+/* The first call hands the bytes to the kernel (-EAGAIN); the call after the completion gets
+ * its result. */
+static ssize_t
+lb_side_ring_send(struct lb_side *sd, const char *p, size_t n, int flags)
+{
+	struct lb_side_ring *r = &sd->r;
+	if (r->tx_done) {
+		r->tx_done = false;
+		if (r->tx_res < 0)
+			sd->err = true;
+		return r->tx_res;
+	}
+	sd->wr = false;
+	if (r->tx_busy)
+		return -EAGAIN;
+	int e = uring_send(r->u, &r->tx, sd->fd, p, n, flags, false);
+	if (e < 0) {
+		sd->err = true;
+		return e;
+	}
+	r->tx_busy = true;
+	r->ops++;
+	return -EAGAIN;
+}
+
+/* A completion of sd's: what it brought waits for the next read or write call. */
+static void
+lb_side_ring_done(struct lb_side *sd, struct uring_op *op, int res, char *buf)
+{
+	struct lb_side_ring *r = &sd->r;
+	r->ops--;
+	if (op == &r->tx) {
+		r->tx_busy = false;
+		r->tx_done = true;
+		r->tx_res = res;
+		sd->wr = true;
+		return;
+	}
+	r->rx_busy = false;
+	if (buf && res > 0) {
+		r->stash = buf;
+		r->off = 0;
+		r->len = (uint32_t)res;
+	} else {
+		if (buf)
+			uring_buf_put(r->u, buf);
+		r->end = res;
+	}
+	sd->rd = true;
+}
+
+static int
+lb_side_ring_start(struct lb_side *sd, struct ev_loop *loop, struct uring *u, uring_cb cb,
+                   void *data)
+{
+	if (sd->io.active)
+		ev_io_stop(loop, &sd->io);
+	sd->ring = true;
+	sd->r = (struct lb_side_ring){
+	    .u = u, .rx = {.cb = cb, .data = data}, .tx = {.cb = cb, .data = data}, .end = 1};
+	sd->rd = false;
+	sd->wr = true;
+	return lb_side_ring_arm(sd);
+}
+
+/* Calls off sd's operations; with no room to ask, a shutdown of the socket ends them. */
+static void
+lb_side_ring_cancel(struct lb_side *sd)
+{
+	struct lb_side_ring *r = &sd->r;
+	int e = 0;
+	if (r->rx_busy)
+		e |= uring_cancel(r->u, &r->rx);
+	if (r->tx_busy)
+		e |= uring_cancel(r->u, &r->tx);
+	if (e < 0)
+		shutdown(sd->fd, SHUT_RDWR);
+}
+
+/* Gives back what sd holds of the ring (nothing when the ring is gone: u NULL). */
+static void
+lb_side_ring_release(struct lb_side *sd, const struct uring *u)
+{
+	if (!sd->ring)
+		return;
+	if (u && sd->r.stash)
+		uring_buf_put(sd->r.u, sd->r.stash);
+	sd->r.stash = NULL;
+	sd->r.ops = 0;
+	sd->r.rx_busy = sd->r.tx_busy = false;
+}
+
+bool
+lb_side_sending(const struct lb_side *sd)
+{
+	return sd->ring && sd->r.tx_busy;
+}
+
+/* ---- a side through read(2) and send(2), readiness from epoll ---- */
+
 ssize_t
 lb_side_read(struct lb_side *sd, char *p, size_t n)
 {
+	if (sd->ring)
+		return lb_side_ring_read(sd, p, n);
 	ssize_t r = read(sd->fd, p, n);
 	if (r > 0) {
 		/* a short read drained the socket; the next arrival raises a new edge (but a
@@ -64,6 +214,8 @@ lb_side_wrote(struct lb_side *sd, ssize_t r, size_t n)
 ssize_t
 lb_side_send(struct lb_side *sd, const char *p, size_t n, int flags)
 {
+	if (sd->ring)
+		return lb_side_ring_send(sd, p, n, flags);
 	return lb_side_wrote(sd, send(sd->fd, p, n, MSG_NOSIGNAL | flags), n);
 }
 
@@ -76,6 +228,16 @@ lb_side_write(struct lb_side *sd, const char *p, size_t n)
 ssize_t
 lb_side_writev(struct lb_side *sd, const struct iovec *iov, int n)
 {
+	if (sd->ring) {
+		/* one piece at a time, the next held back (MSG_MORE) to go in the same segment */
+		int i = 0, more = 0;
+		while (i < n - 1 && !iov[i].iov_len)
+			i++;
+		for (int j = i + 1; j < n; j++)
+			if (iov[j].iov_len)
+				more = MSG_MORE;
+		return lb_side_ring_send(sd, iov[i].iov_base, iov[i].iov_len, more);
+	}
 	size_t total = 0;
 	for (int i = 0; i < n; i++)
 		total += iov[i].iov_len;
@@ -122,6 +284,7 @@ lb_session_free(struct lb_session *s)
 {
 	struct lb_worker *w = s->wg->w;
 	lb_session_release_server(s, false);
+	lb_side_ring_release(&s->c, w->ring);
 	lb_side_close(w->loop, &s->c);
 	ev_timer_stop(w->loop, &s->timer);
 	for (int i = 0; i < 2; i++)
@@ -170,7 +333,7 @@ lb_session_run(struct lb_session *s)
 static void
 lb_session_watch(struct lb_session *s)
 {
-	if (s->closed || s->c.io.active || (s->waits_client && !s->waits_client(s)))
+	if (s->closed || s->c.ring || s->c.io.active || (s->waits_client && !s->waits_client(s)))
 		return;
 	if (ev_io_start(lb_session_loop(s), &s->c.io) < 0)
 		lb_session_close(s);
@@ -188,10 +351,18 @@ lb_session_enter(struct lb_session *s, void (*fn)(struct lb_session *s))
 	lb_session_settle(s);
 }
 
+/* Ring operations that use the session's memory: the client's, and a send to its server
+ * (from its buffers). */
+static bool
+lb_session_ring_busy(const struct lb_session *s)
+{
+	return s->ring_ops || (s->wg->w->ring && (s->c.r.ops || (s->s && s->s->sd.r.tx_busy)));
+}
+
 void
 lb_session_settle(struct lb_session *s)
 {
-	if (s->closed && !s->running && !s->queued && !s->ring_ops)
+	if (s->closed && !s->running && !s->queued && !lb_session_ring_busy(s))
 		lb_session_free(s);
 }
 
@@ -207,6 +378,12 @@ lb_session_close(struct lb_session *s)
 {
 	if (!s->closed && s->ring_ops)
 		lb_tcp_ring_cancel(s);
+	if (!s->closed && s->wg->w->ring) {
+		if (s->c.ring)
+			lb_side_ring_cancel(&s->c);
+		if (s->s && s->s->sd.ring)
+			lb_side_ring_cancel(&s->s->sd);
+	}
 	s->closed = true;
 	lb_session_settle(s);
 }
@@ -217,6 +394,24 @@ lb_session_client_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 	struct lb_session *s = io->data;
 	lb_side_events(&s->c, events);
 	lb_session_dispatch(s);
+}
+
+static void
+lb_session_ring_io(struct uring_op *op, int res, char *buf)
+{
+	struct lb_session *s = op->data;
+	lb_side_ring_done(&s->c, op, res, buf);
+	if (s->closed)
+		lb_session_settle(s);
+	else
+		lb_session_dispatch(s);
+}
+
+int
+lb_session_ring_client(struct lb_session *s)
+{
+	struct lb_worker *w = s->wg->w;
+	return lb_side_ring_start(&s->c, w->loop, w->ring, lb_session_ring_io, s);
 }
 
 static void
@@ -291,11 +486,44 @@ lb_session_bufs_release(struct lb_session *s)
 
 /* ---- server connections ---- */
 
+/* A connection with ring operations in the kernel is freed after the last of them. */
 static void
 lb_sconn_free(struct lb_sconn *sc)
 {
-	lb_side_close(sc->wg->w->loop, &sc->sd);
+	struct lb_worker *w = sc->w;
+	if (sc->sd.ring && sc->sd.r.ops && w->ring) {
+		if (!sc->dead) {
+			lb_side_ring_cancel(&sc->sd);
+			sc->dead = true;
+			sc->owner = NULL;
+			sc->wg = NULL;
+			sc->next = w->dead;
+			w->dead = sc;
+		}
+		return;
+	}
+	if (sc->dead) {
+		struct lb_sconn **pp = &w->dead;
+		while (*pp != sc)
+			pp = &(*pp)->next;
+		*pp = sc->next;
+	}
+	lb_side_ring_release(&sc->sd, w->ring);
+	lb_side_close(w->loop, &sc->sd);
 	free(sc);
+}
+
+void
+lb_session_ring_gone(struct lb_worker *w)
+{
+	for (struct lb_session *s = w->sessions; s; s = s->next) {
+		s->ring_ops = 0;
+		lb_side_ring_release(&s->c, NULL);
+		if (s->s)
+			lb_side_ring_release(&s->s->sd, NULL);
+	}
+	while (w->dead)
+		lb_sconn_free(w->dead);
 }
 
 static void
@@ -309,6 +537,35 @@ lb_idle_remove(struct lb_sconn *sc)
 			wg->idle_n[wg->idle_off[sc->li] + sc->srv->index]--;
 			return;
 		}
+}
+
+static void
+lb_sconn_ring_io(struct uring_op *op, int res, char *buf)
+{
+	struct lb_sconn *sc = op->data;
+	lb_side_ring_done(&sc->sd, op, res, buf);
+	if (sc->dead) {
+		if (!sc->sd.r.ops)
+			lb_sconn_free(sc);
+		return;
+	}
+	struct lb_session *s = sc->owner;
+	if (!s) {
+		/* idle: the server closed it, or sent what nobody asked for */
+		lb_idle_remove(sc);
+		lb_sconn_free(sc);
+	} else if (s->closed) {
+		lb_session_settle(s);
+	} else {
+		lb_session_dispatch(s);
+	}
+}
+
+int
+lb_session_ring_server(struct lb_session *s)
+{
+	struct lb_worker *w = s->wg->w;
+	return lb_side_ring_start(&s->s->sd, w->loop, w->ring, lb_sconn_ring_io, s->s);
 }
 
 static void
@@ -362,6 +619,7 @@ lb_sconn_open(struct lb_session *s, struct lb_server *srv, struct lb_sconn **out
 	*sc = (struct lb_sconn){.sd = {.fd = fd},
 	                        .srv = srv,
 	                        .wg = s->wg,
+	                        .w = s->wg->w,
 	                        .li = s->li,
 	                        .connecting = pending,
 	                        .noreuse = srv->send_proxy != LB_PROXY_NONE || s->lc->transparent};
@@ -386,7 +644,7 @@ lb_idle_take(struct lb_session *s, struct lb_server *srv)
 	wg->idle[i] = sc->next;
 	wg->idle_n[i]--;
 	sc->next = NULL;
-	sc->sd.rd = sc->sd.eof = sc->sd.err = sc->sd.hup = false;
+	sc->sd.rd = sc->sd.eof = sc->sd.err = sc->sd.hup = sc->sd.r.tx_done = false;
 	sc->sd.wr = true;
 	return sc;
 }
@@ -503,8 +761,8 @@ lb_idle_put(struct lb_session *s, struct lb_sconn *sc)
 {
 	struct lb_wgen *wg = s->wg;
 	size_t i = wg->idle_off[s->li] + sc->srv->index;
-	if (sc->noreuse || sc->sd.eof || sc->sd.err || wg->idle_n[i] >= LB_IDLE_MAX ||
-	    wg->w->cur != wg) {
+	if (sc->noreuse || sc->sd.eof || sc->sd.err || (sc->sd.ring && sc->sd.rd) ||
+	    wg->idle_n[i] >= LB_IDLE_MAX || wg->w->cur != wg) {
 		lb_sconn_free(sc);
 		return;
 	}

@@ -56,20 +56,40 @@ struct lb_wgen {
 	struct lb_wgen *wnext; /* worker's live generations */
 };
 
+/* A side whose reads and writes go through the worker's io_uring (http mode): a receive is
+ * kept armed while nothing received is left unread, and a write is a send the kernel may
+ * still be doing: its bytes stay put until the next write call takes its result. */
+struct lb_side_ring {
+	struct uring *u;
+	struct uring_op rx, tx;
+	char *stash; /* the pool buffer a receive filled, read from [off, len) */
+	uint32_t off, len;
+	int end;      /* how receiving ended: 1 not yet, 0 EOF, -errno */
+	int tx_res;   /* the send's result, for the next write call */
+	unsigned ops; /* operations in the kernel: the owner is freed after the last */
+	bool rx_busy; /* a receive is armed */
+	bool tx_busy; /* a send is in the kernel: its bytes must not move */
+	bool tx_done; /* tx_res is waiting */
+};
+
 struct lb_side {
 	int fd;
 	struct ev_io io;
-	bool rd, wr; /* edge-triggered readiness kept until EAGAIN */
+	bool rd, wr; /* edge-triggered readiness kept until EAGAIN; ring: a read or write call
+	              * has something to report */
 	bool eof;    /* read returned 0 */
 	bool hup;    /* the peer shut its writing: a short read does not drain it */
 	bool err;
 	bool shut; /* we shut down our writing */
+	bool ring; /* I/O through r, not read/send (and no epoll) */
+	struct lb_side_ring r;
 };
 
 struct lb_sconn {
 	struct lb_side sd;
 	struct lb_server *srv;
-	struct lb_wgen *wg;
+	struct lb_wgen *wg; /* while alive (a dead connection may outlive it) */
+	struct lb_worker *w;
 	unsigned li;
 	struct lb_session *owner; /* NULL while idle in the pool */
 	struct lb_sconn *next;    /* idle stack */
@@ -77,6 +97,7 @@ struct lb_sconn {
 	bool connecting;
 	bool reused;  /* served a request before: a failure before any response byte is retried */
 	bool noreuse; /* PROXY header sent, or transparent: never pooled */
+	bool dead;    /* closed, on the worker's dead list until its last ring operation */
 };
 
 struct lb_bufs {
@@ -220,6 +241,14 @@ ssize_t lb_side_write(struct lb_side *sd, const char *p, size_t n);
 ssize_t lb_side_send(struct lb_side *sd, const char *p, size_t n, int flags);
 ssize_t lb_side_writev(struct lb_side *sd, const struct iovec *iov, int n);
 void lb_side_close(struct ev_loop *loop, struct lb_side *sd);
+/* A send of sd's is in the kernel: the bytes it was given must stay where they are. */
+bool lb_side_sending(const struct lb_side *sd);
+/* The client's I/O goes through the worker's io_uring from now on: -errno if it cannot. */
+int lb_session_ring_client(struct lb_session *s);
+/* The same for the connected server connection (kept when it is pooled). */
+int lb_session_ring_server(struct lb_session *s);
+/* The worker's ring is gone (its operations with it): frees what waited for them. */
+void lb_session_ring_gone(struct lb_worker *w);
 struct ev_loop *lb_session_loop(const struct lb_session *s);
 /* One direction of a tunnel through a buffer: from's bytes in buf[*start, *end) go to to. */
 struct lb_pump {

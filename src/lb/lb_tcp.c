@@ -217,7 +217,7 @@ lb_tcp_ring_received(struct lb_session *s, int d, int res, char *buf)
 	bool more = r->bulk < 0;
 	r->buf[d] = buf;
 	r->len[d] = (size_t)res;
-	if (uring_send(u, &r->tx[d], lb_tcp_side(s, d, false)->fd, buf, (size_t)res, more) < 0) {
+	if (uring_send(u, &r->tx[d], lb_tcp_side(s, d, false)->fd, buf, (size_t)res, 0, more) < 0) {
 		uring_buf_put(u, buf);
 		r->buf[d] = NULL;
 		lb_tcp_end(s);

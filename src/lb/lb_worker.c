@@ -304,8 +304,7 @@ lb_worker_stop_all(struct lb_worker *w)
 	/* the kernel cancels what the ring still has, without completions */
 	uring_free(w->ring);
 	w->ring = NULL;
-	for (struct lb_session *s = w->sessions; s; s = s->next)
-		s->ring_ops = 0;
+	lb_session_ring_gone(w);
 	while (w->sessions) {
 		struct lb_session *s = w->sessions;
 		if (s->queued)
@@ -415,8 +414,12 @@ lb_worker_flush(struct ev_loop *loop, void *data)
 {
 	struct lb_worker *w = data;
 	lb_session_flush_held(w);
-	if (w->ring)
+	if (w->ring) {
+		/* sessions run by completions send at once: they are past the held flush */
+		w->flushing = true;
 		uring_flush(w->ring);
+		w->flushing = false;
+	}
 }
 
 static void
@@ -438,7 +441,7 @@ lb_worker_main(void *arg)
 	                                 LB_BUF_SIZE, &w->ring)
 	                     : 0;
 	if (r < 0 && !atomic_exchange(&warned, true))
-		log_warn("io_uring unavailable, tcp tunnels use epoll error=\"%s\"", strerror(-r));
+		log_warn("io_uring unavailable, using epoll error=\"%s\"", strerror(-r));
 	r = ev_run(w->loop);
 	if (r < 0)
 		log_error("worker event loop failed worker=%u error=\"%s\"", w->id, strerror(-r));

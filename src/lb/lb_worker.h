@@ -66,8 +66,9 @@ struct lb_worker {
 	_Atomic int64_t *global_conns; /* shared across workers */
 	int64_t global_max;
 	uint64_t seed;
-	bool want_ring;     /* set before start: tcp tunnels through io_uring if it can be had */
-	struct uring *ring; /* NULL: tcp tunnels use epoll and splice */
+	bool want_ring;        /* set before start: I/O through io_uring if it can be had */
+	struct uring *ring;    /* NULL: epoll, read/send and splice */
+	struct lb_sconn *dead; /* closed server connections waiting for ring completions */
 };
 
 int lb_worker_init(struct lb_worker *w, unsigned id, _Atomic int64_t *global_conns,

@@ -9,6 +9,25 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("RAMPART_BUILD", ROOT / "build"))
 SHARED = ROOT.parent / "shared"
 
+# http mode has two I/O paths (`lb.io-uring`): these modules run every test on both
+LB_BOTH_PATHS = {"test_lb_http", "test_lb_limits", "test_lb_segments", "test_lb_ops",
+                 "test_lb_balance"}
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.module.__name__ in LB_BOTH_PATHS:
+        metafunc.parametrize("lb_io_path", [True, False], ids=["io_uring", "epoll"],
+                             indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def lb_io_path(request):
+    """The `lb.io-uring` value every Lb of the test gets unless it sets one (None: none)."""
+    import lbutil
+    lbutil.IO_URING = getattr(request, "param", None)
+    yield lbutil.IO_URING
+    lbutil.IO_URING = None
+
 
 @pytest.fixture(scope="session")
 def rampart():

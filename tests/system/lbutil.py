@@ -100,6 +100,10 @@ def render_config(listeners, ctl_socket, stats_port=None, threads=1, extra=None)
 
 # ---------------------------------------------------------------- the lb process
 
+# `lb.io-uring` for every Lb that does not set it (None: the default); conftest sets it
+IO_URING = None
+
+
 class Lb:
     """One `rampart lb -c FILE` process. port: the first listener's port."""
 
@@ -113,6 +117,8 @@ class Lb:
         self.stats_port = free_port() if stats else None
         self.threads = threads
         self.extra = extra
+        if IO_URING is not None and "io-uring" not in (extra or {}):
+            self.extra = {"io-uring": IO_URING, **(extra or {})}
         self.verb = verb
         self.netns = netns  # run inside this network namespace (ip netns exec)
         self.env = env  # added to the process's environment

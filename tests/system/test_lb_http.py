@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import os
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -69,6 +70,47 @@ def test_server_connection_pooled_across_client_connections(lb, nginx):
         assert http_get(l.port, f"/pool/{i}")[0] == 200
     log = [e for e in s1.access_log() if "/pool/" in e["request"]]
     assert len(log) == 4 and len({e["connection"] for e in log}) == 1, log
+
+
+def test_pooled_connection_the_server_closes_is_let_go(lb):
+    """A backend that closes a kept-alive connection once idle, unannounced: the lb closes
+    its end of the pooled connection at once (none left in CLOSE-WAIT) and the next request
+    goes on a new connection."""
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+    closed = threading.Event()
+    accepted = []
+
+    def serve():
+        while len(accepted) < 2:
+            c, _ = srv.accept()
+            accepted.append(c)
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += c.recv(4096)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+            time.sleep(0.3)
+            c.close()
+            closed.set()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        l = lb([listener("web", free_port(), [server("s1", f"127.0.0.1:{port}")],
+                         check=NO_CHECK)])
+        assert http_get(l.port, "/one")[0] == 200
+        assert closed.wait(10)
+
+        def close_wait():
+            out = subprocess.run(["ss", "-tnH", "state", "close-wait", f"dport = :{port}"],
+                                 capture_output=True, text=True, check=True).stdout
+            return out.strip()
+
+        wait_for(lambda: not close_wait(), 10, what="the lb to close its pooled end")
+        status, _, body = http_get(l.port, "/two")
+        assert (status, body) == (200, b"ok\n")
+        assert len(accepted) == 2
+    finally:
+        srv.close()
 
 
 def test_chunked_request_body(lb, nginx):

@@ -163,7 +163,7 @@ test_uring_recv_send_linked(void **state)
 	assert_non_null(t->got[0].buf);
 	assert_memory_equal(t->got[0].buf, "hello", 5);
 	/* the send, and behind it the next receive, which sees the EOF */
-	assert_int_equal(uring_send(t->u, &tx, b[0], t->got[0].buf, 5, true), 0);
+	assert_int_equal(uring_send(t->u, &tx, b[0], t->got[0].buf, 5, 0, true), 0);
 	assert_int_equal(uring_recv(t->u, &rx, a[0]), 0);
 	close(a[1]);
 	test_uring_run_until(t, 3);
@@ -188,7 +188,7 @@ test_uring_failed_send_cancels_linked(void **state)
 	test_uring_pair(b);
 	close(b[1]); /* the send's peer is gone: EPIPE */
 	struct uring_op rx = {.cb = test_uring_cb, .data = t}, tx = rx;
-	assert_int_equal(uring_send(t->u, &tx, b[0], "x", 1, true), 0);
+	assert_int_equal(uring_send(t->u, &tx, b[0], "x", 1, 0, true), 0);
 	assert_int_equal(uring_recv(t->u, &rx, a[0]), 0);
 	test_uring_run_until(t, 2);
 	assert_ptr_equal(t->got[0].op, &tx);
