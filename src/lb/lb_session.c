@@ -356,7 +356,7 @@ lb_session_enter(struct lb_session *s, void (*fn)(struct lb_session *s))
 static bool
 lb_session_ring_busy(const struct lb_session *s)
 {
-	return s->ring_ops || (s->wg->w->ring && (s->c.r.ops || (s->s && s->s->sd.r.tx_busy)));
+	return s->ring_ops || (s->c.ring && (s->c.r.ops || (s->s && s->s->sd.r.tx_busy)));
 }
 
 void
@@ -378,9 +378,8 @@ lb_session_close(struct lb_session *s)
 {
 	if (!s->closed && s->ring_ops)
 		lb_tcp_ring_cancel(s);
-	if (!s->closed && s->wg->w->ring) {
-		if (s->c.ring)
-			lb_side_ring_cancel(&s->c);
+	if (!s->closed && s->c.ring) {
+		lb_side_ring_cancel(&s->c);
 		if (s->s && s->s->sd.ring)
 			lb_side_ring_cancel(&s->s->sd);
 	}
