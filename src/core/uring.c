@@ -152,16 +152,20 @@ uring_sqe(struct uring *u, unsigned need)
 }
 
 int
-uring_recv(struct uring *u, struct uring_op *op, int fd)
+uring_recv(struct uring *u, struct uring_op *op, int fd, size_t len)
 {
 	struct io_uring_sqe *sqe = uring_sqe(u, 1);
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_recv(sqe, fd, NULL, u->bufsize, 0);
+	if (!len || len > u->bufsize)
+		len = u->bufsize;
+	/* with a selected buffer the kernel reads at most the smaller of len and its size */
+	io_uring_prep_recv(sqe, fd, NULL, len, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = URING_BGID;
 	io_uring_sqe_set_data(sqe, op);
 	op->fd = fd;
+	op->len = (unsigned)len;
 	op->recv = true;
 	op->gen = u->gen;
 	op->starved = false;
@@ -207,7 +211,7 @@ uring_buf_put(struct uring *u, char *buf)
 	u->starved = op->next;
 	if (!u->starved)
 		u->starved_tail = &u->starved;
-	if (uring_recv(u, op, op->fd) < 0)
+	if (uring_recv(u, op, op->fd, op->len) < 0)
 		uring_done_push(u, op);
 }
 
@@ -246,7 +250,8 @@ uring_deliver(struct uring *u, struct uring_op *op, int res, unsigned flags)
 	else if (res == -ENOBUFS && op->recv) {
 		/* data came but the pool was empty: again at once if a buffer came since, or with
 		 * a bigger pool; at its cap, wait for a buffer to come back */
-		if ((op->gen != u->gen || uring_pool_grow(u)) && uring_recv(u, op, op->fd) == 0)
+		if ((op->gen != u->gen || uring_pool_grow(u)) &&
+		    uring_recv(u, op, op->fd, op->len) == 0)
 			return;
 		op->starved = true;
 		op->next = NULL;

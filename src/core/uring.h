@@ -31,6 +31,7 @@ struct uring_op {
 	void *data;
 	/* this module's */
 	int fd;
+	unsigned len; /* a receive's limit */
 	bool recv;    /* the operation is a receive (one from the pool can be starved) */
 	unsigned gen; /* the pool's generation when the receive was submitted */
 	bool starved; /* a receive waiting for a pool buffer, on the starved or done list */
@@ -48,8 +49,9 @@ int uring_new(struct ev_loop *loop, unsigned entries, unsigned nbufs, unsigned m
 void uring_free(struct uring *u);
 size_t uring_bufsize(const struct uring *u);
 
-/* Receives what fd has, at most bufsize bytes, into a pool buffer. 0 or -EBUSY (no room). */
-int uring_recv(struct uring *u, struct uring_op *op, int fd);
+/* Receives what fd has, at most len bytes (0 or more than bufsize: bufsize), into a pool
+ * buffer. 0 or -EBUSY (no room). */
+int uring_recv(struct uring *u, struct uring_op *op, int fd, size_t len);
 /* Sends all n bytes of p (MSG_WAITALL: a short result means a failure), with send(2) flags
  * (MSG_MORE) added. With link, the next operation queued starts only once this one succeeded
  * (and fails with -ECANCELED if not). */

@@ -424,8 +424,8 @@ lb_http_connect_step(struct lb_session *s)
 		return lb_http_next_server(s);
 	if (!s->s->reused && s->srv->send_proxy != LB_PROXY_NONE)
 		lb_http_prepend_proxy(s);
-	if (s->c.ring && !s->s->sd.ring && lb_session_ring_server(s) < 0)
-		return lb_http_next_server(s);
+	if (s->c.ring && !s->s->sd.ring)
+		lb_session_ring_server(s);
 	s->state = LB_S_EXCHANGE;
 	lb_session_deadline(s, s->lc->timeout.server_ms);
 	return true;
@@ -750,7 +750,7 @@ lb_http_finish(struct lb_session *s)
 	if (!s->keep_client || s->c.eof) {
 		/* nothing unread: a plain close sends FIN, no reset can hit the response (as
 		 * nginx does); otherwise drain first */
-		if (b->c_end == b->c_start && !s->c.rd) {
+		if (b->c_end == b->c_start && !lb_side_unread(&s->c)) {
 			lb_session_close(s);
 			return false;
 		}
@@ -879,14 +879,10 @@ lb_http_start(struct lb_session *s)
 	s->state = LB_S_IDLE;
 	s->proxy_pending = lb_session_trusted(s);
 	lb_session_deadline(s, s->lc->timeout.request_ms);
-	if (s->wg->w->ring) {
-		/* the receive goes in with the loop turn's other submissions */
-		if (lb_session_ring_client(s) < 0)
-			lb_session_close(s);
-		return;
-	}
-	/* a new connection is writable, and with defer-accept its request is in: read it now
-	 * instead of after a turn of the loop */
+	/* with defer-accept its request is in: the first read goes in with the loop turn's
+	 * other submissions (io_uring), or is made now instead of after a turn of the loop */
+	if (s->wg->w->ring)
+		lb_session_ring_client(s);
 	s->c.rd = s->c.wr = true;
 	lb_session_dispatch(s);
 }

@@ -21,18 +21,17 @@ lb_session_loop(const struct lb_session *s)
 
 /* ---- a side through the worker's io_uring ---- */
 
-/* Keeps a receive armed while nothing received is left unread: 0, or -errno (also kept in
+/* Arms a receive of at most len bytes (0: a pool buffer's worth): 0, or -errno (also kept in
  * end, for the next read to report). */
 static int
-lb_side_ring_arm(struct lb_side *sd)
+lb_side_ring_arm(struct lb_side *sd, size_t len)
 {
 	struct lb_side_ring *r = &sd->r;
 	if (r->rx_busy || r->stash || r->end <= 0 || sd->fd < 0)
 		return 0;
-	int e = uring_recv(r->u, &r->rx, sd->fd);
+	int e = uring_recv(r->u, &r->rx, sd->fd, len);
 	if (e < 0) {
 		r->end = e;
-		sd->rd = true;
 		return e;
 	}
 	r->rx_busy = true;
@@ -40,6 +39,9 @@ lb_side_ring_arm(struct lb_side *sd)
 	return 0;
 }
 
+/* A receive is armed only when the reader has room, for at most that room: what it brings
+ * fits at the next read, so no pool buffer stays held by a reader that stopped (a client that
+ * does not read its response). rd is false only while a receive is armed. */
 static ssize_t
 lb_side_ring_read(struct lb_side *sd, char *p, size_t n)
 {
@@ -51,20 +53,21 @@ lb_side_ring_read(struct lb_side *sd, char *p, size_t n)
 		if (r->off == r->len) {
 			uring_buf_put(r->u, r->stash);
 			r->stash = NULL;
-			sd->rd = false;
-			lb_side_ring_arm(sd);
 		}
 		return (ssize_t)k;
 	}
-	sd->rd = false;
 	if (r->end == 0) {
+		sd->rd = false;
 		sd->eof = true;
 		return 0;
 	}
-	int e = r->end < 0 ? r->end : lb_side_ring_arm(sd);
-	if (e < 0)
+	int e = r->end < 0 ? r->end : lb_side_ring_arm(sd, n);
+	sd->rd = false;
+	if (e < 0) {
 		sd->err = true;
-	return e < 0 ? e : -EAGAIN;
+		return e;
+	}
+	return -EAGAIN;
 }
 
 /* The first call hands the bytes to the kernel (-EAGAIN); the call after the completion gets
@@ -118,7 +121,7 @@ lb_side_ring_done(struct lb_side *sd, struct uring_op *op, int res, char *buf)
 	sd->rd = true;
 }
 
-static int
+static void
 lb_side_ring_start(struct lb_side *sd, struct ev_loop *loop, struct uring *u, uring_cb cb,
                    void *data)
 {
@@ -127,9 +130,7 @@ lb_side_ring_start(struct lb_side *sd, struct ev_loop *loop, struct uring *u, ur
 	sd->ring = true;
 	sd->r = (struct lb_side_ring){
 	    .u = u, .rx = {.cb = cb, .data = data}, .tx = {.cb = cb, .data = data}, .end = 1};
-	sd->rd = false;
-	sd->wr = true;
-	return lb_side_ring_arm(sd);
+	sd->rd = sd->wr = true;
 }
 
 /* Calls off sd's operations; with no room to ask, a shutdown of the socket ends them. */
@@ -163,6 +164,12 @@ bool
 lb_side_sending(const struct lb_side *sd)
 {
 	return sd->ring && sd->r.tx_busy;
+}
+
+bool
+lb_side_unread(const struct lb_side *sd)
+{
+	return sd->ring ? sd->r.stash || sd->r.end <= 0 : sd->rd;
 }
 
 /* ---- a side through read(2) and send(2), readiness from epoll ---- */
@@ -406,11 +413,11 @@ lb_session_ring_io(struct uring_op *op, int res, char *buf)
 		lb_session_dispatch(s);
 }
 
-int
+void
 lb_session_ring_client(struct lb_session *s)
 {
 	struct lb_worker *w = s->wg->w;
-	return lb_side_ring_start(&s->c, w->loop, w->ring, lb_session_ring_io, s);
+	lb_side_ring_start(&s->c, w->loop, w->ring, lb_session_ring_io, s);
 }
 
 static void
@@ -560,11 +567,11 @@ lb_sconn_ring_io(struct uring_op *op, int res, char *buf)
 	}
 }
 
-int
+void
 lb_session_ring_server(struct lb_session *s)
 {
 	struct lb_worker *w = s->wg->w;
-	return lb_side_ring_start(&s->s->sd, w->loop, w->ring, lb_sconn_ring_io, s->s);
+	lb_side_ring_start(&s->s->sd, w->loop, w->ring, lb_sconn_ring_io, s->s);
 }
 
 static void
@@ -760,8 +767,13 @@ lb_idle_put(struct lb_session *s, struct lb_sconn *sc)
 {
 	struct lb_wgen *wg = s->wg;
 	size_t i = wg->idle_off[s->li] + sc->srv->index;
-	if (sc->noreuse || sc->sd.eof || sc->sd.err || (sc->sd.ring && sc->sd.rd) ||
+	if (sc->noreuse || sc->sd.eof || sc->sd.err || (sc->sd.ring && lb_side_unread(&sc->sd)) ||
 	    wg->idle_n[i] >= LB_IDLE_MAX || wg->w->cur != wg) {
+		lb_sconn_free(sc);
+		return;
+	}
+	/* a receive watches it while pooled: the server closing it frees it at once */
+	if (sc->sd.ring && lb_side_ring_arm(&sc->sd, 0) < 0) {
 		lb_sconn_free(sc);
 		return;
 	}

@@ -56,8 +56,8 @@ struct lb_wgen {
 	struct lb_wgen *wnext; /* worker's live generations */
 };
 
-/* A side whose reads and writes go through the worker's io_uring (http mode): a receive is
- * kept armed while nothing received is left unread, and a write is a send the kernel may
+/* A side whose reads and writes go through the worker's io_uring (http mode): a read that
+ * finds nothing arms a receive for the room it has, and a write is a send the kernel may
  * still be doing: its bytes stay put until the next write call takes its result. */
 struct lb_side_ring {
 	struct uring *u;
@@ -243,10 +243,12 @@ ssize_t lb_side_writev(struct lb_side *sd, const struct iovec *iov, int n);
 void lb_side_close(struct ev_loop *loop, struct lb_side *sd);
 /* A send of sd's is in the kernel: the bytes it was given must stay where they are. */
 bool lb_side_sending(const struct lb_side *sd);
-/* The client's I/O goes through the worker's io_uring from now on: -errno if it cannot. */
-int lb_session_ring_client(struct lb_session *s);
+/* sd is known to have something unread (bytes, or its EOF). */
+bool lb_side_unread(const struct lb_side *sd);
+/* The client's I/O goes through the worker's io_uring from now on. */
+void lb_session_ring_client(struct lb_session *s);
 /* The same for the connected server connection (kept when it is pooled). */
-int lb_session_ring_server(struct lb_session *s);
+void lb_session_ring_server(struct lb_session *s);
 /* The worker's ring is gone (its operations with it): frees what waited for them. */
 void lb_session_ring_gone(struct lb_worker *w);
 struct ev_loop *lb_session_loop(const struct lb_session *s);

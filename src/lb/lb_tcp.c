@@ -162,7 +162,7 @@ lb_tcp_side(struct lb_session *s, int d, bool from)
 static int
 lb_tcp_ring_recv(struct lb_session *s, int d)
 {
-	int r = uring_recv(s->wg->w->ring, &s->ring->rx[d], lb_tcp_side(s, d, true)->fd);
+	int r = uring_recv(s->wg->w->ring, &s->ring->rx[d], lb_tcp_side(s, d, true)->fd, 0);
 	if (r >= 0)
 		s->ring_ops++;
 	return r;

@@ -121,7 +121,7 @@ test_uring_armed(struct test_uring *t, int p[][2], struct uring_op *rx, int n)
 		char c = (char)('a' + i);
 		assert_int_equal(write(p[i][1], &c, 1), 1);
 		rx[i] = (struct uring_op){.cb = test_uring_cb, .data = t};
-		assert_int_equal(uring_recv(t->u, &rx[i], p[i][0]), 0);
+		assert_int_equal(uring_recv(t->u, &rx[i], p[i][0], 0), 0);
 	}
 }
 
@@ -155,7 +155,7 @@ test_uring_recv_send_linked(void **state)
 	test_uring_pair(a);
 	test_uring_pair(b);
 	struct uring_op rx = {.cb = test_uring_cb, .data = t}, tx = rx;
-	assert_int_equal(uring_recv(t->u, &rx, a[0]), 0);
+	assert_int_equal(uring_recv(t->u, &rx, a[0], 0), 0);
 	assert_int_equal(write(a[1], "hello", 5), 5);
 	test_uring_run_until(t, 1);
 	assert_ptr_equal(t->got[0].op, &rx);
@@ -164,7 +164,7 @@ test_uring_recv_send_linked(void **state)
 	assert_memory_equal(t->got[0].buf, "hello", 5);
 	/* the send, and behind it the next receive, which sees the EOF */
 	assert_int_equal(uring_send(t->u, &tx, b[0], t->got[0].buf, 5, 0, true), 0);
-	assert_int_equal(uring_recv(t->u, &rx, a[0]), 0);
+	assert_int_equal(uring_recv(t->u, &rx, a[0], 0), 0);
 	close(a[1]);
 	test_uring_run_until(t, 3);
 	assert_ptr_equal(t->got[1].op, &tx);
@@ -179,6 +179,28 @@ test_uring_recv_send_linked(void **state)
 	close(a[0]), close(b[0]), close(b[1]);
 }
 
+/* A receive's limit: it takes no more than asked, and the rest waits for the next. */
+static void
+test_uring_recv_takes_at_most_len(void **state)
+{
+	struct test_uring *t = *state;
+	int a[2];
+	test_uring_pair(a);
+	struct uring_op rx = {.cb = test_uring_cb, .data = t};
+	assert_int_equal(write(a[1], "hello", 5), 5);
+	assert_int_equal(uring_recv(t->u, &rx, a[0], 3), 0);
+	test_uring_run_until(t, 1);
+	assert_int_equal(t->got[0].res, 3);
+	assert_memory_equal(t->got[0].buf, "hel", 3);
+	assert_int_equal(uring_recv(t->u, &rx, a[0], 100000), 0); /* past bufsize: bufsize */
+	test_uring_run_until(t, 2);
+	assert_int_equal(t->got[1].res, 2);
+	assert_memory_equal(t->got[1].buf, "lo", 2);
+	uring_buf_put(t->u, t->got[0].buf);
+	uring_buf_put(t->u, t->got[1].buf);
+	close(a[0]), close(a[1]);
+}
+
 static void
 test_uring_failed_send_cancels_linked(void **state)
 {
@@ -189,7 +211,7 @@ test_uring_failed_send_cancels_linked(void **state)
 	close(b[1]); /* the send's peer is gone: EPIPE */
 	struct uring_op rx = {.cb = test_uring_cb, .data = t}, tx = rx;
 	assert_int_equal(uring_send(t->u, &tx, b[0], "x", 1, 0, true), 0);
-	assert_int_equal(uring_recv(t->u, &rx, a[0]), 0);
+	assert_int_equal(uring_recv(t->u, &rx, a[0], 0), 0);
 	test_uring_run_until(t, 2);
 	assert_ptr_equal(t->got[0].op, &tx);
 	assert_int_equal(t->got[0].res, -EPIPE);
@@ -252,7 +274,7 @@ test_uring_cancel(void **state)
 	int a[2], p[3][2];
 	test_uring_pair(a);
 	struct uring_op idle = {.cb = test_uring_cb, .data = t};
-	assert_int_equal(uring_recv(t->u, &idle, a[0]), 0);
+	assert_int_equal(uring_recv(t->u, &idle, a[0], 0), 0);
 	/* fill the pool, so that a third receive with data is starved inside the module */
 	struct uring_op rx[3];
 	test_uring_armed(t, p, rx, 3);
@@ -278,6 +300,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_uring_recv_send_linked, test_uring_setup,
+	                                    test_uring_teardown),
+	    cmocka_unit_test_setup_teardown(test_uring_recv_takes_at_most_len, test_uring_setup,
 	                                    test_uring_teardown),
 	    cmocka_unit_test_setup_teardown(test_uring_failed_send_cancels_linked, test_uring_setup,
 	                                    test_uring_teardown),
