@@ -163,7 +163,7 @@ lb_side_ring_release(struct lb_side *sd, const struct uring *u)
 bool
 lb_side_sending(const struct lb_side *sd)
 {
-	return sd->ring && sd->r.tx_busy;
+	return sd->ring && (sd->r.tx_busy || sd->r.tx_done);
 }
 
 bool

@@ -241,7 +241,8 @@ ssize_t lb_side_write(struct lb_side *sd, const char *p, size_t n);
 ssize_t lb_side_send(struct lb_side *sd, const char *p, size_t n, int flags);
 ssize_t lb_side_writev(struct lb_side *sd, const struct iovec *iov, int n);
 void lb_side_close(struct ev_loop *loop, struct lb_side *sd);
-/* A send of sd's is in the kernel: the bytes it was given must stay where they are. */
+/* A send of sd's is in the kernel, or its result not taken yet: the bytes it was given must
+ * stay where they are. */
 bool lb_side_sending(const struct lb_side *sd);
 /* sd is known to have something unread (bytes, or its EOF). */
 bool lb_side_unread(const struct lb_side *sd);
