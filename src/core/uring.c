@@ -161,6 +161,9 @@ uring_recv(struct uring *u, struct uring_op *op, int fd, size_t len)
 		len = u->bufsize;
 	/* with a selected buffer the kernel reads at most the smaller of len and its size */
 	io_uring_prep_recv(sqe, fd, NULL, len, 0);
+	/* callers receive when they have just found nothing, or just sent a request whose answer
+	 * cannot be there yet: waiting for readiness first saves a receive that would fail */
+	sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = URING_BGID;
 	io_uring_sqe_set_data(sqe, op);
