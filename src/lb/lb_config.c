@@ -274,8 +274,8 @@ static const struct cfg_field lb_fields[] = {
      .type = CFG_BOOL,
      .offset = offsetof(struct lb_cfg, io_uring),
      .def = "true",
-     .help = "tcp tunnels move bytes through io_uring (epoll and splice if false or "
-             "unavailable); read at start, not on reload"},
+     .help = "connections move bytes through io_uring (epoll, read/send and splice if "
+             "false or unavailable); read at start, not on reload"},
     {.key = "ctl-socket",
      .type = CFG_STRING,
      .offset = offsetof(struct lb_cfg, ctl_socket),

@@ -121,7 +121,7 @@ struct lb_cfg {
 	bool enabled;    /* true when the section is present with listeners */
 	int64_t threads; /* 0 = auto: one per CPU */
 	int64_t maxconn; /* all client connections */
-	bool io_uring;   /* tcp tunnels through io_uring where the kernel allows */
+	bool io_uring;   /* I/O through io_uring where the kernel allows */
 	char *ctl_socket;
 	char *user; /* `rampart lb` started as root drops to this user once bound; NULL: stays */
 	struct lb_stats_cfg stats;
