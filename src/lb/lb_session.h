@@ -75,8 +75,8 @@ struct lb_side_ring {
 struct lb_side {
 	int fd;
 	struct ev_io io;
-	bool rd, wr; /* edge-triggered readiness kept until EAGAIN; ring: a read or write call
-	              * has something to report */
+	bool rd, wr; /* edge-triggered readiness kept until EAGAIN; ring: rd false only while a
+	              * receive is armed, wr only while a send is in the kernel */
 	bool eof;    /* read returned 0 */
 	bool hup;    /* the peer shut its writing: a short read does not drain it */
 	bool err;
