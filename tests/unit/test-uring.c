@@ -220,6 +220,28 @@ test_uring_failed_send_cancels_linked(void **state)
 	close(a[0]), close(a[1]), close(b[0]);
 }
 
+/* n - 1 of the n receives of rx were served: the one left waits until the first buffer
+ * comes back, then gets its byte. */
+static void
+test_uring_waiting_served(struct test_uring *t, struct uring_op *rx, int n)
+{
+	struct uring_op *waiting = test_uring_not_called(t, rx, n);
+	uring_buf_put(t->u, t->got[0].buf);
+	test_uring_run_until(t, n);
+	assert_ptr_equal(t->got[n - 1].op, waiting);
+	assert_int_equal(t->got[n - 1].res, 1);
+	assert_int_equal(t->got[n - 1].buf[0], 'a' + (int)(waiting - rx));
+}
+
+/* After test_uring_waiting_served: the other buffers go back, the pairs are closed. */
+static void
+test_uring_release(struct test_uring *t, int p[][2], int n)
+{
+	for (int i = 1; i < n; i++)
+		uring_buf_put(t->u, t->got[i].buf);
+	test_uring_close_pairs(p, n);
+}
+
 /* Three receives with data and a pool of two buffers: the third waits until one comes back. */
 static void
 test_uring_starved_receive_waits_for_a_buffer(void **state)
@@ -231,15 +253,8 @@ test_uring_starved_receive_waits_for_a_buffer(void **state)
 	test_uring_run_until(t, 2);
 	assert_non_null(t->got[0].buf);
 	assert_non_null(t->got[1].buf);
-	struct uring_op *waiting = test_uring_not_called(t, rx, 3);
-	uring_buf_put(t->u, t->got[0].buf);
-	test_uring_run_until(t, 3);
-	assert_ptr_equal(t->got[2].op, waiting);
-	assert_int_equal(t->got[2].res, 1);
-	assert_int_equal(t->got[2].buf[0], 'a' + (int)(waiting - rx));
-	uring_buf_put(t->u, t->got[1].buf);
-	uring_buf_put(t->u, t->got[2].buf);
-	test_uring_close_pairs(p, 3);
+	test_uring_waiting_served(t, rx, 3);
+	test_uring_release(t, p, 3);
 }
 
 /* Five receives with data and a pool of two that may double: four are served at once, the
@@ -258,13 +273,9 @@ test_uring_pool_grows_to_its_cap(void **state)
 		for (int j = 0; j < i; j++)
 			assert_ptr_not_equal(t->got[i].buf, t->got[j].buf);
 	}
-	uring_buf_put(t->u, t->got[0].buf);
-	test_uring_run_until(t, 5);
-	assert_int_equal(t->got[4].res, 1);
+	test_uring_waiting_served(t, rx, 5);
 	assert_ptr_equal(t->got[4].buf, t->got[0].buf);
-	for (int i = 1; i < 5; i++)
-		uring_buf_put(t->u, t->got[i].buf);
-	test_uring_close_pairs(p, 5);
+	test_uring_release(t, p, 5);
 }
 
 static void
