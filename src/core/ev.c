@@ -46,6 +46,8 @@ struct ev_loop {
 
 	ev_hook_cb before_sleep;
 	void *before_sleep_data;
+	ev_wait_cb waiter;
+	void *waiter_data;
 };
 
 uint64_t
@@ -376,6 +378,19 @@ ev_set_before_sleep(struct ev_loop *loop, ev_hook_cb cb, void *data)
 /* ---- running ---- */
 
 void
+ev_set_waiter(struct ev_loop *loop, ev_wait_cb cb, void *data)
+{
+	loop->waiter = cb;
+	loop->waiter_data = cb ? data : NULL;
+}
+
+int
+ev_epoll_fd(const struct ev_loop *loop)
+{
+	return loop->epfd;
+}
+
+void
 ev_break(struct ev_loop *loop, int code)
 {
 	loop->broke = true;
@@ -405,7 +420,16 @@ ev_iterate(struct ev_loop *loop)
 		if (loop->broke)
 			return 0;
 	}
-	int n = epoll_wait(loop->epfd, loop->batch, EV_BATCH, ev_timeout_ms(loop));
+	int n = 0;
+	if (!loop->waiter) {
+		n = epoll_wait(loop->epfd, loop->batch, EV_BATCH, ev_timeout_ms(loop));
+	} else {
+		int r = loop->waiter(loop, ev_timeout_ms(loop), loop->waiter_data);
+		if (r < 0 && r != -EINTR)
+			return r;
+		if (r > 0)
+			n = epoll_wait(loop->epfd, loop->batch, EV_BATCH, 0);
+	}
 	if (n < 0 && errno != EINTR)
 		return -errno;
 	loop->batch_len = n < 0 ? 0 : n;

@@ -1,7 +1,8 @@
 /*
  * Event loop: epoll for fds, a min-heap of timers on CLOCK_MONOTONIC, signals through
- * signalfd, a hook run before each sleep. One loop per thread; nothing here is shared.
- * Watchers are owned by the caller and must outlive their registration.
+ * signalfd, a hook run before each sleep, optionally a waiter that sleeps instead of epoll. One
+ * loop per thread; nothing here is shared. Watchers are owned by the caller and must outlive their
+ * registration.
  */
 #pragma once
 
@@ -17,6 +18,9 @@ typedef void (*ev_io_cb)(struct ev_loop *loop, struct ev_io *io, uint32_t events
 typedef void (*ev_timer_cb)(struct ev_loop *loop, struct ev_timer *t);
 typedef void (*ev_signal_cb)(struct ev_loop *loop, int signo, void *data);
 typedef void (*ev_hook_cb)(struct ev_loop *loop, void *data);
+/* Sleeps in place of epoll_wait, at most timeout_ms (-1: no limit): 1 when the loop's fds may
+ * have events (collected then without waiting), 0 when they have none, or -errno. */
+typedef int (*ev_wait_cb)(struct ev_loop *loop, int timeout_ms, void *data);
 
 /* event bits; EV_ERROR is reported (never requested) on EPOLLERR/EPOLLHUP */
 enum {
@@ -70,6 +74,11 @@ void ev_timer_stop(struct ev_loop *loop, struct ev_timer *t);
 int ev_signal_add(struct ev_loop *loop, int signo, ev_signal_cb cb, void *data);
 /* One hook; cb NULL removes it. Runs before every wait, after callbacks. */
 void ev_set_before_sleep(struct ev_loop *loop, ev_hook_cb cb, void *data);
+/* One waiter; cb NULL puts epoll_wait back. For an owner that must sleep somewhere else (an
+ * io_uring, whose deferred completions wake only a thread waiting in it): it watches
+ * ev_epoll_fd and says when the fds have events. */
+void ev_set_waiter(struct ev_loop *loop, ev_wait_cb cb, void *data);
+int ev_epoll_fd(const struct ev_loop *loop);
 
 /* Runs until ev_break; returns the code given to ev_break, or -errno if epoll fails. */
 int ev_run(struct ev_loop *loop);

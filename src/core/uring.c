@@ -2,9 +2,9 @@
 
 #include <errno.h>
 #include <liburing.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -15,8 +15,9 @@
 struct uring {
 	struct io_uring ring;
 	struct ev_loop *loop;
-	int efd;
-	struct ev_io eio;
+	/* the loop's epoll fd, watched by a poll in the ring: the thread sleeps in the ring */
+	struct uring_op epoll_op;
+	bool epoll_armed, epoll_ready;
 	struct io_uring_buf_ring *br;
 	char *bufs;     /* max buffers of address space, touched only as buffers are used */
 	unsigned nbufs; /* buffers added at a time */
@@ -24,16 +25,9 @@ struct uring {
 	unsigned max;
 	unsigned gen; /* counts buffers given to the kernel, so a receive sees if one came since */
 	size_t bufsize;
-	unsigned inflight; /* operations in the kernel */
 	struct uring_op *starved, **starved_tail;
 	struct uring_op *done; /* starved receives cancelled or failed, to call back */
 };
-
-static void
-uring_wake(struct ev_loop *loop, struct ev_io *io, uint32_t events)
-{
-	/* nothing to do here: it woke the loop, whose before-sleep hook reaps */
-}
 
 /* Adds up to nbufs more buffers to the pool: false when it is at its size cap. */
 static bool
@@ -75,6 +69,9 @@ uring_pool(struct uring *u)
 	return 0;
 }
 
+static void uring_epoll_cb(struct uring_op *op, int res, char *buf);
+static int uring_wait(struct ev_loop *loop, int timeout_ms, void *data);
+
 int
 uring_new(struct ev_loop *loop, unsigned entries, unsigned nbufs, unsigned max_bufs, size_t bufsize,
           struct uring **out)
@@ -86,7 +83,7 @@ uring_new(struct ev_loop *loop, unsigned entries, unsigned nbufs, unsigned max_b
 	if (!u)
 		return -ENOMEM;
 	u->loop = loop;
-	u->efd = -1;
+	u->epoll_op = (struct uring_op){.cb = uring_epoll_cb, .data = u};
 	u->nbufs = nbufs;
 	u->max = max_bufs;
 	u->bufsize = bufsize;
@@ -99,17 +96,9 @@ uring_new(struct ev_loop *loop, unsigned entries, unsigned nbufs, unsigned max_b
 		free(u);
 		return r;
 	}
-	u->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (u->efd < 0)
-		r = -errno;
+	r = uring_pool(u);
 	if (r >= 0)
-		r = io_uring_register_eventfd(&u->ring, u->efd);
-	if (r >= 0)
-		r = uring_pool(u);
-	/* edge-triggered and never read: every completion signals it, each wakes the loop once */
-	ev_io_init(&u->eio, u->efd, EV_READ | EV_EDGE, uring_wake, u);
-	if (r >= 0)
-		r = ev_io_start(loop, &u->eio);
+		ev_set_waiter(loop, uring_wait, u);
 	if (r < 0) {
 		uring_free(u);
 		return r;
@@ -123,15 +112,12 @@ uring_free(struct uring *u)
 {
 	if (!u)
 		return;
-	if (u->eio.active)
-		ev_io_stop(u->loop, &u->eio);
+	ev_set_waiter(u->loop, NULL, NULL);
 	io_uring_queue_exit(&u->ring);
 	if (u->br)
 		munmap(u->br, u->max * sizeof(struct io_uring_buf));
 	if (u->bufs)
 		munmap(u->bufs, u->max * u->bufsize);
-	if (u->efd >= 0)
-		close(u->efd);
 	free(u);
 }
 
@@ -172,7 +158,6 @@ uring_recv(struct uring *u, struct uring_op *op, int fd, size_t len)
 	op->recv = true;
 	op->gen = u->gen;
 	op->starved = false;
-	u->inflight++;
 	return 0;
 }
 
@@ -188,7 +173,6 @@ uring_send(struct uring *u, struct uring_op *op, int fd, const char *p, size_t n
 		sqe->flags |= IOSQE_IO_LINK;
 	io_uring_sqe_set_data(sqe, op);
 	op->recv = false;
-	u->inflight++;
 	return 0;
 }
 
@@ -247,7 +231,6 @@ static void
 uring_deliver(struct uring *u, struct uring_op *op, int res, unsigned flags)
 {
 	char *buf = NULL;
-	u->inflight--;
 	if (flags & IORING_CQE_F_BUFFER)
 		buf = u->bufs + (size_t)(flags >> IORING_CQE_BUFFER_SHIFT) * u->bufsize;
 	else if (res == -ENOBUFS && op->recv) {
@@ -284,12 +267,11 @@ uring_reap(struct uring *u)
 	}
 }
 
-/* Something for uring_flush: queued submissions, completions, or work the kernel finishes
- * when asked for events (IORING_SQ_TASKRUN). */
+/* Completions to reap, or work the kernel finishes when asked for events (IORING_SQ_TASKRUN). */
 static bool
-uring_has_work(struct uring *u)
+uring_has_results(struct uring *u)
 {
-	return io_uring_sq_ready(&u->ring) || io_uring_cq_ready(&u->ring) || u->done ||
+	return io_uring_cq_ready(&u->ring) || u->done ||
 	       (IO_URING_READ_ONCE(*u->ring.sq.kflags) &
 	        (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW));
 }
@@ -297,20 +279,54 @@ uring_has_work(struct uring *u)
 void
 uring_flush(struct uring *u)
 {
-	if (!u->inflight && !io_uring_sq_ready(&u->ring) && !u->done)
-		return;
-	/* while we reap, the kernel need not signal the eventfd: each signal would make the
-	 * next wait return at once for work done here already */
-	io_uring_cq_eventfd_toggle(&u->ring, false);
-	for (int i = 0; i < URING_ROUNDS && uring_has_work(u); i++) {
+	for (int i = 0; i < URING_ROUNDS && (io_uring_sq_ready(&u->ring) || uring_has_results(u));
+	     i++) {
 		io_uring_submit_and_get_events(&u->ring);
 		uring_reap(u);
 	}
 	if (io_uring_sq_ready(&u->ring))
 		io_uring_submit(&u->ring);
-	io_uring_cq_eventfd_toggle(&u->ring, true);
-	/* what came while it was off, or past the rounds: the next turn must come at once */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (uring_has_work(u))
-		eventfd_write(u->efd, 1);
+}
+
+static void
+uring_epoll_cb(struct uring_op *op, int res, char *buf)
+{
+	struct uring *u = op->data;
+	u->epoll_armed = false;
+	u->epoll_ready = true;
+}
+
+/*
+ * The loop's waiter. With DEFER_TASKRUN a completion is only run by a thread that asks for
+ * events, and an eventfd registered on the ring is signalled late (after an RCU grace period:
+ * 12-20 ms measured on 6.18), so a loop asleep in epoll_wait answered an idle client late.
+ * A thread asleep in io_uring_enter is woken at once; the epoll fd, polled by the ring,
+ * wakes it for the loop's other fds.
+ */
+static int
+uring_wait(struct ev_loop *loop, int timeout_ms, void *data)
+{
+	struct uring *u = data;
+	if (!u->epoll_armed) {
+		struct io_uring_sqe *sqe = uring_sqe(u, 1);
+		if (!sqe)
+			return 1;
+		io_uring_prep_poll_add(sqe, ev_epoll_fd(loop), POLLIN);
+		io_uring_sqe_set_data(sqe, &u->epoll_op);
+		u->epoll_op.recv = false;
+		u->epoll_armed = true;
+	}
+	if (u->epoll_ready) {
+		u->epoll_ready = false;
+		return 1;
+	}
+	/* the next turn's flush takes them */
+	if (uring_has_results(u))
+		return 0;
+	struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000,
+	                               .tv_nsec = (long long)(timeout_ms % 1000) * 1000000};
+	struct io_uring_cqe *cqe;
+	int r =
+	    io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, timeout_ms < 0 ? NULL : &ts, NULL);
+	return r < 0 && r != -ETIME && r != -EINTR ? r : 0;
 }

@@ -4,7 +4,8 @@
  * whole turn instead of one per recv and send), and completions are reaped there too. The
  * ring is set up with DEFER_TASKRUN: the kernel finishes a receive whose socket became
  * readable when we ask for events, batched, instead of interrupting the thread for each.
- * An eventfd the loop watches wakes it when there is something to reap.
+ * The loop's thread sleeps in the ring (ev_set_waiter), which also polls the loop's epoll fd:
+ * a completion or an fd event wakes it at once.
  *
  * Receives take a buffer from a pool when data arrives, so a connection waiting for data
  * holds none; a receive that finds the pool empty grows it, or at its cap waits inside this
