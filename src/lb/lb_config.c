@@ -7,6 +7,7 @@
 #include <string.h>
 
 const char *const lb_mode_names[] = {"http", "tcp", NULL};
+const char *const lb_balance_scope_names[] = {"listener", "worker", NULL};
 const char *const lb_balance_names[] = {"roundrobin", "random",     "leastconn", "source", "uri",
                                         "header",     "random-two", "ewma",      NULL};
 static const char *const lb_check_names[] = {"none", "tcp", "http", "send", NULL};
@@ -161,6 +162,9 @@ static const struct cfg_field lb_listener_fields[] = {
      .help = "http (HTTP/1.1 proxy) or tcp (bytes both ways)"},
     {LIS("balance", CFG_ENUM, balance), .def = "roundrobin", .choices = lb_balance_names,
      .help = "how a server is chosen"},
+    {LIS("balance-scope", CFG_ENUM, balance_scope), .def = "listener",
+     .choices = lb_balance_scope_names,
+     .help = "roundrobin: one position for all worker threads (exact order), or one per worker"},
     {LIS("hash-header", CFG_STRING, hash_header), .help = "balance header: the field hashed"},
     {LIS("check", CFG_SECTION, check), .schema = &lb_check_schema},
     {LIS("passive", CFG_SECTION, passive), .schema = &lb_passive_schema},

@@ -15,6 +15,12 @@ enum lb_mode {
 	LB_MODE_TCP,
 };
 
+/* Where roundrobin keeps its position: shared by the listener's workers, or one per worker. */
+enum lb_balance_scope {
+	LB_BALANCE_SCOPE_LISTENER,
+	LB_BALANCE_SCOPE_WORKER,
+};
+
 enum lb_balance {
 	LB_BALANCE_ROUNDROBIN, /* smooth weighted round-robin */
 	LB_BALANCE_RANDOM,     /* weighted random */
@@ -93,7 +99,8 @@ struct lb_listener_cfg {
 	char *name;
 	struct net_addr bind;
 	int mode;    /* enum lb_mode */
-	int balance; /* enum lb_balance */
+	int balance;       /* enum lb_balance */
+	int balance_scope; /* enum lb_balance_scope */
 	char *hash_header;
 	struct lb_check_cfg check;
 	struct lb_passive_cfg passive;
@@ -130,4 +137,5 @@ struct lb_cfg {
 
 extern const struct cfg_schema lb_config_schema;
 extern const char *const lb_balance_names[];
+extern const char *const lb_balance_scope_names[];
 extern const char *const lb_mode_names[];

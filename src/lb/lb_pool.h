@@ -10,6 +10,7 @@
 #include "core/net.h"
 #include "lb_config.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -78,6 +79,10 @@ struct lb_pool {
 	_Atomic int64_t clients; /* client connections of the listener, all threads */
 	int64_t maxclients;      /* listener maxconn; 0: none */
 	_Atomic int64_t queued;  /* sessions waiting for a server slot, all threads */
+	/* roundrobin with balance-scope listener: the current weights every worker's balancer
+	 * picks with, so that the order is exact across workers (NULL: each keeps its own) */
+	int64_t *rr_cw;
+	pthread_mutex_t rr_mu;
 	/* wakes every worker to look at its queues (a slot freed elsewhere); set by the owner */
 	void (*wake_all)(void *data);
 	void *wake_data;

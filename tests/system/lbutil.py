@@ -79,7 +79,9 @@ def listener(name, port, servers, **kw):
 
 def render_config(listeners, ctl_socket, stats_port=None, threads=1, extra=None):
     """The YAML text of an lb config (one line per server, so errors have clear lines)."""
-    out = ["lb:", f"  threads: {threads}", f"  ctl-socket: {ctl_socket}"]
+    out = ["lb:", f"  ctl-socket: {ctl_socket}"]
+    if threads is not None:  # None: the default (auto, one worker per CPU)
+        out.append(f"  threads: {threads}")
     if stats_port is not None:
         out.append(f"  stats: {{ listen: 127.0.0.1:{stats_port} }}")
     for k, v in (extra or {}).items():

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from lbutil import free_port, http_get, lb, listener, server, wait_for, who  # noqa: F401
+from lbutil import (free_port, http_get, lb, listener, render_config, server,  # noqa: F401
+                    wait_for, who)
 from nginx import nginx  # noqa: F401
 
 NO_CHECK = {"type": "none"}
@@ -32,6 +33,67 @@ def test_roundrobin_smooth_weighted_order(lb, nginx):
     seq = [who(port) for _ in range(21)]
     # nginx's smooth weighted round-robin for 5,1,1: a a b a c a a, over and over
     assert seq == list("aabacaa") * 3
+
+
+THREADS = [pytest.param(2, id="threads2"), pytest.param(4, id="threads4"),
+           pytest.param(None, id="threads-default")]
+
+
+@pytest.mark.parametrize("mode", ["http", "tcp"])
+@pytest.mark.parametrize("threads", THREADS)
+def test_roundrobin_exact_across_workers(lb, nginx, threads, mode):
+    """Sequential new connections land on whichever worker the kernel picks (SO_REUSEPORT);
+    the order is the listener's all the same, as HAProxy's is."""
+    a, b = nginx("a"), nginx("b")
+    p1, p2 = free_port(), free_port()
+    l = lb([listener("even", p1, [server("a", a.addr), server("b", b.addr)], mode=mode,
+                     check=NO_CHECK),
+            listener("weighted", p2, [server("a", a.addr, weight=3),
+                                      server("b", b.addr, weight=1)], mode=mode,
+                     check=NO_CHECK)], threads=threads)
+    if mode == "tcp":
+        # the start-up probe of each port is a tcp connection too: it takes a turn, and a
+        # worker still starting may accept it late, so it must be through before we count
+        wait_for(lambda: len(l.access_lines()) >= 2, what="the probes' access lines")
+    seq = "".join(who(p1) for _ in range(8))
+    assert sorted(seq[:2]) == ["a", "b"] and seq == seq[:2] * 4, seq
+    seq = "".join(who(p2) for _ in range(16))
+    # smooth 3:1 is a a b a: whatever the phase, every 4 in a row hold exactly one b
+    assert all(seq[i:i + 4].count("b") == 1 for i in range(len(seq) - 3)), seq
+    assert seq == seq[:4] * 4, seq
+
+
+@pytest.mark.parametrize("threads", THREADS)
+def test_roundrobin_skips_a_server_its_check_took_out(lb, nginx, threads):
+    s = backends(nginx, 3)
+    port = free_port()
+    l = lb([listener("web", port, [server(x.name, x.addr) for x in s], check=FAST_CHECK)],
+           threads=threads)
+    for x in s:
+        l.wait_health(x.name, "up")
+    s[1].stop()
+    l.wait_health("s2", "down")
+    seq = [who(port) for _ in range(8)]
+    # the other two alternate exactly, whichever comes first
+    assert sorted(seq[:2]) == ["s1", "s3"] and seq == seq[:2] * 4, seq
+    s[1].start()
+    l.wait_health("s2", "up")
+    seq = [who(port) for _ in range(9)]
+    assert all(sorted(seq[i:i + 3]) == ["s1", "s2", "s3"] for i in range(0, 9, 3)), seq
+
+
+def test_roundrobin_worker_scope_is_opt_in(lb, nginx, run, tmp_path):
+    """balance-scope: worker is accepted (each worker its own position); a bad value is not."""
+    a, b = nginx("a"), nginx("b")
+    port = free_port()
+    lb([listener("web", port, [server("a", a.addr), server("b", b.addr)], check=NO_CHECK,
+                 **{"balance-scope": "worker"})], threads=1)
+    assert "".join(who(port) for _ in range(4)) == "abab"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(render_config([listener("web", free_port(), [server("a", a.addr)],
+                                           **{"balance-scope": "thread"})], tmp_path / "s"))
+    r = run("check-config", "-c", bad)
+    assert r.returncode != 0 and "balance-scope" in r.stderr, r.stderr
 
 
 def test_roundrobin_keepalive_requests_rotate(lb, nginx):

@@ -28,7 +28,7 @@ struct spec {
 };
 
 static struct lb_pool *
-pool_of(const struct spec *sp, size_t n, uint64_t slow_start_ms)
+pool_scoped(const struct spec *sp, size_t n, uint64_t slow_start_ms, int scope)
 {
 	struct lb_server_cfg *sc = calloc(n, sizeof(*sc));
 	char names[64][16];
@@ -45,13 +45,20 @@ pool_of(const struct spec *sp, size_t n, uint64_t slow_start_ms)
 		sc[i].address.u.bytes[3] = (uint8_t)(i + 1);
 		sc[i].address.port = 80;
 	}
-	struct lb_listener_cfg cfg = {.name = "test", .slow_start_ms = slow_start_ms};
+	struct lb_listener_cfg cfg = {
+	    .name = "test", .slow_start_ms = slow_start_ms, .balance_scope = scope};
 	cfg.servers.n = n;
 	cfg.servers.items = sc;
 	struct lb_pool *pool = NULL;
 	assert_int_equal(lb_pool_new(&cfg, &pool), 0);
 	free(sc);
 	return pool;
+}
+
+static struct lb_pool *
+pool_of(const struct spec *sp, size_t n, uint64_t slow_start_ms)
+{
+	return pool_scoped(sp, n, slow_start_ms, LB_BALANCE_SCOPE_LISTENER);
 }
 
 static struct balance *
@@ -102,6 +109,29 @@ xorshift(uint64_t *x)
 
 /* ---- round-robin order ---- */
 
+/* Two balancers on one pool stand for two workers taking turns: with the listener's scope the
+ * order is the pool's, exact; with the worker's each repeats its own sequence. */
+static void
+test_rr_scope(void **state)
+{
+	struct spec sp[2] = {{.weight = 3}, {.weight = 1}};
+	const char *want[] = {"aaba",
+	                      "aaaa"}; /* smooth 3:1 is a a b a: each worker its first two */
+	for (int scope = LB_BALANCE_SCOPE_LISTENER; scope <= LB_BALANCE_SCOPE_WORKER; scope++) {
+		struct lb_pool *pool = pool_scoped(sp, 2, 0, scope);
+		struct balance *w[2] = {balance_of(LB_BALANCE_ROUNDROBIN, pool),
+		                        balance_of(LB_BALANCE_ROUNDROBIN, pool)};
+		for (size_t i = 0; i < 4; i++) {
+			struct lb_server *s = pick(w[i % 2], NULL, 0, NULL);
+			assert_non_null(s);
+			assert_int_equal('a' + s->index, want[scope][i]);
+		}
+		balance_free(w[0]);
+		balance_free(w[1]);
+		lb_pool_free(pool);
+	}
+}
+
 static void
 assert_rr_order(const int64_t *w, size_t n, const char *want, size_t rounds)
 {
@@ -129,6 +159,51 @@ test_rr_order(void **state)
 	assert_rr_order((int64_t[]){1, 1}, 2, "ab", 5);
 	assert_rr_order((int64_t[]){3, 2}, 2, "ababa", 3);
 	assert_rr_order((int64_t[]){1, 1, 1}, 3, "abc", 3);
+}
+
+/* picks len servers from b and returns them as letters */
+static void
+rr_seq(struct balance *b, char *out, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		struct lb_server *s = pick(b, NULL, 0, NULL);
+		assert_non_null(s);
+		out[i] = (char)('a' + s->index);
+	}
+	out[len] = 0;
+}
+
+/* A server that leaves is stepped past and the others keep their order; back, it takes its
+ * old places (nginx's algorithm gave c c a c for the first case). */
+static void
+test_rr_leaving_server_keeps_order(void **state)
+{
+	struct {
+		int64_t w[3];
+		const char *before, *without_b, *after;
+	} cases[] = {
+	    {{1, 1, 1}, "ab", "cacaca", "bcabca"},
+	    {{5, 1, 1}, "aab", "acaaaaac", "aaaabac"},
+	    {{1, 2, 1}, "b", "acac", "bbacbbac"},
+	};
+	char got[16];
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct spec sp[3] = {{.weight = cases[k].w[0]},
+		                     {.weight = cases[k].w[1]},
+		                     {.weight = cases[k].w[2]}};
+		struct lb_pool *pool = pool_of(sp, 3, 0);
+		struct balance *b = balance_of(LB_BALANCE_ROUNDROBIN, pool);
+		rr_seq(b, got, strlen(cases[k].before));
+		assert_string_equal(got, cases[k].before);
+		lb_pool_set_health(pool, &pool->servers[1], LB_HEALTH_DOWN, 0);
+		rr_seq(b, got, strlen(cases[k].without_b));
+		assert_string_equal(got, cases[k].without_b);
+		lb_pool_set_health(pool, &pool->servers[1], LB_HEALTH_UP, 0);
+		rr_seq(b, got, strlen(cases[k].after));
+		assert_string_equal(got, cases[k].after);
+		balance_free(b);
+		lb_pool_free(pool);
+	}
 }
 
 /* ---- rules every algorithm follows ---- */
@@ -638,6 +713,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rr_order),
+	    cmocka_unit_test(test_rr_scope),
+	    cmocka_unit_test(test_rr_leaving_server_keeps_order),
 	    cmocka_unit_test(test_weight_zero),
 	    cmocka_unit_test(test_backup),
 	    cmocka_unit_test(test_drain),
