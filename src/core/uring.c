@@ -267,13 +267,18 @@ uring_reap(struct uring *u)
 	}
 }
 
-/* Completions to reap, or work the kernel finishes when asked for events (IORING_SQ_TASKRUN). */
+/* Work the kernel finishes when asked for events (IORING_SQ_TASKRUN), or an overflow to flush. */
+static bool
+uring_kernel_work(struct uring *u)
+{
+	return IO_URING_READ_ONCE(*u->ring.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW);
+}
+
+/* Completions to reap, now or once the kernel has run its work. */
 static bool
 uring_has_results(struct uring *u)
 {
-	return io_uring_cq_ready(&u->ring) || u->done ||
-	       (IO_URING_READ_ONCE(*u->ring.sq.kflags) &
-	        (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW));
+	return io_uring_cq_ready(&u->ring) || u->done || uring_kernel_work(u);
 }
 
 void
@@ -281,7 +286,9 @@ uring_flush(struct uring *u)
 {
 	for (int i = 0; i < URING_ROUNDS && (io_uring_sq_ready(&u->ring) || uring_has_results(u));
 	     i++) {
-		io_uring_submit_and_get_events(&u->ring);
+		/* completions the waiter's io_uring_enter posted need no other call to be reaped */
+		if (io_uring_sq_ready(&u->ring) || uring_kernel_work(u))
+			io_uring_submit_and_get_events(&u->ring);
 		uring_reap(u);
 	}
 	if (io_uring_sq_ready(&u->ring))
