@@ -3,9 +3,11 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/proc.h"
+#include "lb/lb.h"
 #include "parts.h"
 
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,7 +60,29 @@ up_start_parts(struct up_state *st, struct ev_loop *loop)
 	return 0;
 }
 
-/* SIGHUP: a file with errors is reported and the running configuration kept. */
+/* Each part applies all of next or nothing and logs why not; the parts before a failed one
+ * are given the running configuration back, so that the process keeps it whole. */
+static int
+up_reload_parts(struct up_state *st, const struct parts_cfg *next)
+{
+	for (size_t i = 0; parts_table[i].name && i < ARRAY_SIZE(st->running); i++) {
+		if (!st->running[i] || !parts_table[i].reload)
+			continue;
+		int r = parts_table[i].reload(st->part_state[i], next);
+		if (r >= 0)
+			continue;
+		while (i-- > 0)
+			if (st->running[i] && parts_table[i].reload &&
+			    parts_table[i].reload(st->part_state[i], &st->cfg) < 0)
+				log_error("cannot restore the running configuration part=%s",
+				          parts_table[i].name);
+		return r;
+	}
+	return 0;
+}
+
+/* SIGHUP: a file with errors, or one a part cannot apply, is reported and the running
+ * configuration kept, the global settings (log level) included. */
 static void
 up_reload(struct up_state *st)
 {
@@ -72,13 +96,11 @@ up_reload(struct up_state *st)
 		proc_notify_ready();
 		return;
 	}
-	for (size_t i = 0; parts_table[i].name; i++) {
-		if (!st->running[i] || !parts_table[i].reload)
-			continue;
-		int r = parts_table[i].reload(st->part_state[i], &next);
-		if (r < 0)
-			log_error("reload failed part=%s error=\"%s\"", parts_table[i].name,
-			          strerror(-r));
+	if (up_reload_parts(st, &next) < 0) {
+		metrics_add(&st->reload_failures, 1);
+		cfg_free(&parts_root_schema, &next);
+		proc_notify_ready();
+		return;
 	}
 	if (!net_addr_equal(&next.metrics.listen, &st->cfg.metrics.listen))
 		log_warn("metrics.listen changed; it takes effect at the next start");
@@ -123,9 +145,11 @@ up_serve_metrics(struct up_state *st, struct ev_loop *loop)
 	st->reloads =
 	    (struct metrics_value){"rampart_config_reloads_total",
 	                           "Configuration reloads asked for (SIGHUP).", METRICS_COUNTER, 0};
-	st->reload_failures = (struct metrics_value){"rampart_config_reload_failures_total",
-	                                             "Reloads refused because the file had errors.",
-	                                             METRICS_COUNTER, 0};
+	st->reload_failures =
+	    (struct metrics_value){"rampart_config_reload_failures_total",
+	                           "Reloads refused, the running configuration kept: a file with "
+	                           "errors, or one a part could not apply.",
+	                           METRICS_COUNTER, 0};
 	int r = metrics_new(&st->metrics);
 	if (r >= 0)
 		r = metrics_register(st->metrics, &st->start_time);
@@ -144,6 +168,22 @@ up_serve_metrics(struct up_state *st, struct ev_loop *loop)
 	return r;
 }
 
+/* The ctl socket was made by root, mode 0600: once we run as user, that user could not reach
+ * it. A user the lookup does not find fails the drop, which says so. */
+static void
+up_give_ctl(const struct up_state *st, const char *user)
+{
+	struct passwd pw, *found = NULL;
+	char buf[16384];
+	const struct parts_part *p = parts_find("lb");
+	size_t i = p ? (size_t)(p - parts_table) : 0;
+	if (!p || !st->running[i] || getpwnam_r(user, &pw, buf, sizeof(buf), &found) != 0 || !found)
+		return;
+	int r = lb_give_ctl(st->part_state[i], pw.pw_uid, pw.pw_gid);
+	if (r < 0)
+		log_warn("cannot give the ctl socket to user=%s error=\"%s\"", user, strerror(-r));
+}
+
 /* `rampart lb` alone: root was needed to bind; the rest runs as lb.user (DESIGN: daemons drop
  * privileges). `rampart up` keeps them, other parts may need root. */
 static void
@@ -152,6 +192,7 @@ up_drop_privileges(const struct up_state *st)
 	const char *user = st->cfg.lb.user;
 	if (!st->only || strcmp(st->only, "lb") || !user || !*user || geteuid() != 0)
 		return;
+	up_give_ctl(st, user);
 	proc_drop_privileges_or_die(user);
 	log_info("running as user=%s", user);
 }

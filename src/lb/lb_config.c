@@ -146,10 +146,39 @@ static const struct cfg_field lb_server_fields[] = {
     {0},
 };
 
+/* A name `lb ctl` can address: LISTENER/SERVER is one word split at its first '/'. */
+static void
+lb_config_check_name(const char *name, struct cfg_check *chk)
+{
+	if (!name)
+		return; /* required: reported as missing */
+	size_t n = strlen(name);
+	bool blank = false;
+	for (size_t i = 0; i < n; i++)
+		blank |= (unsigned char)name[i] <= ' ' || name[i] == 0x7f;
+	if (!n)
+		cfg_check_error(chk, "name", "must not be empty");
+	else if (n > LB_NAME_MAX)
+		cfg_check_error(chk, "name", "must not be longer than %d bytes", LB_NAME_MAX);
+	else if (strchr(name, '/'))
+		cfg_check_error(chk, "name",
+		                "must not contain '/' (lb ctl names a server LISTENER/SERVER)");
+	else if (blank)
+		cfg_check_error(chk, "name", "must not contain blanks or control characters");
+}
+
+static void
+lb_config_check_server(void *obj, struct cfg_check *chk)
+{
+	const struct lb_server_cfg *s = obj;
+	lb_config_check_name(s->name, chk);
+}
+
 static const struct cfg_schema lb_server_schema = {
     .name = "server",
     .size = sizeof(struct lb_server_cfg),
     .fields = lb_server_fields,
+    .check = lb_config_check_server,
 };
 
 #define LIS(k, t, member) .key = k, .type = t, .offset = offsetof(struct lb_listener_cfg, member)
@@ -203,6 +232,7 @@ lb_config_check_listener(void *obj, struct cfg_check *chk)
 {
 	const struct lb_listener_cfg *l = obj;
 	const struct lb_server_cfg *s = l->servers.items;
+	lb_config_check_name(l->name, chk);
 	if (l->servers.n == 0)
 		cfg_check_error(chk, "servers", "a listener needs at least one server");
 	if (l->servers.n > LB_SERVERS_MAX)
@@ -246,6 +276,10 @@ lb_config_check(void *obj, struct cfg_check *chk)
 {
 	struct lb_cfg *c = obj;
 	const struct lb_listener_cfg *l = c->listeners.items;
+	/* a relative path would resolve against each process's working directory: the lb's
+	 * and that of every `rampart lb ctl` */
+	if (c->ctl_socket && *c->ctl_socket && *c->ctl_socket != '/')
+		cfg_check_error(chk, "ctl-socket", "must be an absolute path (or \"\" for none)");
 	for (size_t i = 0; i < c->listeners.n; i++)
 		for (size_t j = 0; j < i; j++) {
 			if (l[i].name && l[j].name && !strcmp(l[i].name, l[j].name))
@@ -283,8 +317,8 @@ static const struct cfg_field lb_fields[] = {
     {.key = "ctl-socket",
      .type = CFG_STRING,
      .offset = offsetof(struct lb_cfg, ctl_socket),
-     .def = "/run/rampart/lb.sock",
-     .help = "unix socket of `rampart lb ctl`; empty: none"},
+     .def = LB_CTL_SOCKET_DEFAULT,
+     .help = "unix socket of `rampart lb ctl`, an absolute path; empty: none"},
     {.key = "user",
      .type = CFG_STRING,
      .offset = offsetof(struct lb_cfg, user),

@@ -10,6 +10,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A listener or server name: `lb ctl` addresses a server as LISTENER/SERVER, one word. */
+#define LB_NAME_MAX 64
+#define LB_CTL_SOCKET_DEFAULT "/run/rampart/lb.sock"
+
 enum lb_mode {
 	LB_MODE_HTTP,
 	LB_MODE_TCP,
@@ -98,7 +102,7 @@ struct lb_server_cfg {
 struct lb_listener_cfg {
 	char *name;
 	struct net_addr bind;
-	int mode;    /* enum lb_mode */
+	int mode;          /* enum lb_mode */
 	int balance;       /* enum lb_balance */
 	int balance_scope; /* enum lb_balance_scope */
 	char *hash_header;

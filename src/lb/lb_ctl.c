@@ -1,7 +1,8 @@
 /*
  * The runtime control socket: one command line per connection, answered and closed. The
  * reply is built whole (capped) and written as the client takes it, so a slow reader never
- * holds up the loop that also runs the proxies.
+ * holds up the loop that also runs the proxies. A refused command is answered "error: what",
+ * a line that is no command at all "error: usage: what" (the client exits 2 for it).
  */
 #include "lb_ctl.h"
 
@@ -17,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 /* A client that sends nothing, or takes nothing of the reply, for this long is dropped. */
 #define LB_CTL_TIMEOUT_MS 5000
@@ -94,7 +96,7 @@ lb_ctl_find_server(struct lb_ctl_req *q, const char *arg, struct lb_pool **pool,
 	const char *slash = strchr(arg, '/');
 	size_t len = slash ? (size_t)(slash - arg) : 0;
 	if (!slash)
-		return lb_ctl_fail(q, "expected LISTENER/SERVER, not", arg);
+		return lb_ctl_fail(q, "usage: expected LISTENER/SERVER, not", arg);
 	memcpy(name, arg, len);
 	name[len] = '\0';
 	q->ctl->view(q->ctl->data, &v);
@@ -251,7 +253,7 @@ lb_ctl_dispatch(struct lb_ctl_req *q, char *line, struct buf *out)
 			return lb_ctl_cmds[i].run(q, out);
 		}
 	char safe[128];
-	snprintf(q->err, sizeof(q->err), "unknown command '%s' (try: %s)",
+	snprintf(q->err, sizeof(q->err), "usage: unknown command '%s' (try: %s)",
 	         lb_ctl_printable(argv[0], safe, sizeof(safe)), LB_CTL_HELP);
 	return -EINVAL;
 }
@@ -275,21 +277,35 @@ lb_ctl_exec(struct lb_ctl *ctl, char *line, struct buf *out)
 
 /* ---- requests ---- */
 
-/* A line ends at LF, or at the end of the input without one. */
+/* A line ends at LF, or at the end of the input without one. What came with it is handed over
+ * too, so that a second command is answered rather than dropped unseen. */
 static size_t
 lb_ctl_line_complete(const char *in, size_t len, bool eof)
 {
-	const char *lf = memchr(in, '\n', len);
-	if (lf)
-		return (size_t)(lf - in) + 1;
-	return eof ? len : 0;
+	return memchr(in, '\n', len) || eof ? len : 0;
+}
+
+/* Anything but blank lines after the first line. */
+static bool
+lb_ctl_more_lines(const char *rest, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!strchr(" \t\r\n", rest[i]) || !rest[i])
+			return true;
+	return false;
 }
 
 static void
 lb_ctl_answer(void *data, char *line, size_t len, bool too_big, struct buf *out)
 {
-	if (len && line[len - 1] == '\n')
-		len--;
+	const char *lf = memchr(line, '\n', len);
+	if (lf && lb_ctl_more_lines(lf + 1, len - (size_t)(lf + 1 - line))) {
+		/* nothing is run: a script must not find half of its commands done */
+		buf_append_str(out, "error: usage: one command per connection (nothing was run)\n");
+		return;
+	}
+	if (lf)
+		len = (size_t)(lf - line);
 	if (len && line[len - 1] == '\r')
 		len--;
 	line[len] = '\0';
@@ -417,6 +433,17 @@ lb_ctl_free(struct lb_ctl *c)
 		unlink(c->path);
 	free(c->path);
 	free(c);
+}
+
+int
+lb_ctl_chown(struct lb_ctl *c, uid_t uid, gid_t gid)
+{
+	struct stat st;
+	if (lstat(c->path, &st) < 0)
+		return -errno;
+	if (st.st_dev != c->dev || st.st_ino != c->ino)
+		return -ESTALE;
+	return lchown(c->path, uid, gid) < 0 ? -errno : 0;
 }
 
 /* ---- the client ---- */

@@ -263,10 +263,16 @@ def test_ctl_exit_codes(lb, nginx, tmp_path):
     # 1: the lb refused the command
     for args in (("disable", "web/nosuch"), ("enable", "nosuch/s1"), ("drain", "web/nosuch"),
                  ("weight", "web/s1", "999"), ("weight", "web/s1", "-1"),
-                 ("weight", "web/s1", "many"), ("frobnicate",), ("disable", "web")):
+                 ("weight", "web/s1", "many"), ("show", "servers", "nosuch")):
         r = l.ctl(*args)
         assert r.returncode == 1, (args, r.returncode, r.stdout, r.stderr)
         assert r.stderr.strip(), args
+    # 2: not a command the lb knows (DESIGN: a usage error), said by the lb itself
+    for args in (("frobnicate",), ("disable", "web"), ("show",), ("show", "bogus"),
+                 ("weight", "web/s1"), ("drain", "web/s1", "web/s1"), ("enable",)):
+        r = l.ctl(*args)
+        assert r.returncode == 2, (args, r.returncode, r.stdout, r.stderr)
+        assert "usage: " in r.stderr and not r.stdout, (args, r.stderr)
     assert l.servers()["s1"]["weight"] == 1 and l.servers()["s1"]["admin"] == "ready"
     # 2: usage
     r = subprocess.run([RAMPART, "lb", "ctl", "-s", l.ctl_socket], capture_output=True,
@@ -665,6 +671,70 @@ lb:
       servers:
         - { name: s1, address: 127.0.0.1:9001 }
 """, "accept-proxy", True),
+    # names `lb ctl` could not address as LISTENER/SERVER
+    ("server-name-with-slash", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      servers:
+        - { name: a/b, address: 127.0.0.1:9001 }  # <<<
+""", "'/'", True),
+    ("listener-name-with-slash", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web/1  # <<<
+      bind: 127.0.0.1:18080
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "'/'", True),
+    ("listener-name-with-space", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: "web one"  # <<<
+      bind: 127.0.0.1:18080
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "blanks", True),
+    ("server-name-with-control-byte", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      servers:
+        - { name: "s\\x01", address: 127.0.0.1:9001 }  # <<<
+""", "control", True),
+    ("server-name-with-tab", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      servers:
+        - { name: "s\\t1", address: 127.0.0.1:9001 }  # <<<
+""", "blanks", True),
+    ("empty-server-name", """\
+lb:
+  ctl-socket: ""
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      servers:
+        - { name: "", address: 127.0.0.1:9001 }  # <<<
+""", "empty", True),
+    ("relative-ctl-socket", """\
+lb:
+  ctl-socket: run/lb.sock  # <<<
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "absolute", True),
     ("same-bind-twice", """\
 lb:
   ctl-socket: ""
@@ -833,3 +903,208 @@ def test_accept_proxy_not_from_untrusted_peer(lb, nginx):
     # nginx writes its log line after the response: wait for it, then no other request came
     wait_for(lambda: len(s1.access_log()) > before, 5, what="the access log line")
     assert [e["http_x_forwarded_for"] for e in s1.access_log()[before:]] == ["127.0.0.2"]
+
+
+# ---------------------------------------------------------------- operational defects
+
+def busy_socket(reuseport=False):
+    """A socket of this process listening on a free loopback port."""
+    s = socket.socket()
+    if reuseport:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind(("127.0.0.1", 0))
+    s.listen(8)
+    return s
+
+
+def test_second_lb_on_same_listener_refuses_to_start(lb, nginx, tmp_path):
+    """SO_REUSEPORT would let a second `rampart lb` with the same listener (same user) take part
+    of its traffic unseen: it exits 1 and names the address instead."""
+    s1, s2 = nginx("s1"), nginx("s2")
+    port = free_port()
+    first = lb([listener("web", port, pool(s1), check=NO_CHECK)])
+    cfg = tmp_path / "second.yaml"
+    cfg.write_text(render_config([listener("web", port, pool(s2), check=NO_CHECK)],
+                                 str(tmp_path / "second.sock")))
+    p = subprocess.Popen([RAMPART, "lb", "-c", str(cfg)], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = p.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate(timeout=10)
+        pytest.fail(f"the second lb is running on the first one's address:\n{out}")
+    assert p.returncode == 1, out
+    assert f"127.0.0.1:{port}" in out and "in use" in out, out
+    assert not os.path.exists(tmp_path / "second.sock")
+    # the first keeps all of the traffic, and its own reload still reuses its sockets
+    assert [who(port) for _ in range(20)] == ["s1"] * 20
+    assert "lb reloaded" in first.reload([listener("web", port, pool(s1), check=NO_CHECK)])
+    assert [who(port) for _ in range(4)] == ["s1"] * 4
+    # a plain socket with SO_REUSEPORT of another process counts as well
+    other = busy_socket(reuseport=True)
+    try:
+        cfg.write_text(render_config([listener("web", other.getsockname()[1], pool(s2),
+                                               check=NO_CHECK)], str(tmp_path / "third.sock")))
+        r = subprocess.run([RAMPART, "lb", "-c", str(cfg)], capture_output=True, text=True,
+                           timeout=20)
+        assert r.returncode == 1 and f"127.0.0.1:{other.getsockname()[1]}" in r.stderr, r
+    finally:
+        other.close()
+
+
+def metric(port, name):
+    st, _, body = http_get(port, "/metrics")
+    assert st == 200
+    for ln in body.decode().splitlines():
+        if ln.split(" ")[0] == name:
+            return float(ln.split(" ")[1])
+    raise AssertionError(f"no {name} in\n{body.decode()}")
+
+
+def test_failed_reload_changes_nothing(nginx, tmp_path):
+    """A reload that cannot be applied whole (a busy listener, stats or ctl address) keeps
+    everything as it was: the lb's pools, the log level, the stats listener and ctl socket;
+    the failure is logged once and counted, and "reloaded" is never logged."""
+    from lbutil import Lb
+    s1, s2 = nginx("s1"), nginx("s2")
+    port, mport = free_port(), free_port()
+    lis = [listener("web", port, pool(s1), check=NO_CHECK)]
+    inst = Lb(tmp_path / "lb", lis, stats=True)
+
+    def text(listeners, level="info", stats_port=inst.stats_port, ctl=inst.ctl_socket):
+        return (f"log:\n  level: {level}\nmetrics:\n  listen: 127.0.0.1:{mport}\n"
+                + render_config(listeners, ctl, stats_port, extra=inst.extra))
+
+    inst.write(text=text(lis))
+    inst.start()
+    try:
+        busy = busy_socket()
+        bad = [
+            # a new listener on a busy address, with a quieter log level
+            text(lis + [listener("two", busy.getsockname()[1], pool(s2), check=NO_CHECK)],
+                 level="error"),
+            # the stats listener moved to a busy address
+            text([listener("web", port, pool(s2), check=NO_CHECK)],
+                 stats_port=busy.getsockname()[1]),
+            # the ctl socket moved where it cannot be made (its directory is a file)
+            text([listener("web", port, pool(s2), check=NO_CHECK)],
+                 ctl=str(inst.config) + "/lb.sock"),
+        ]
+        try:
+            for n, t in enumerate(bad, 1):
+                line = inst.reload(text=t)
+                assert "lb reload failed, keeping the running configuration" in line, line
+                # the counter is written in the same turn as every line of that reload
+                wait_for(lambda: metric(mport, "rampart_config_reload_failures_total") == n,
+                         10, what=f"{n} reload failures counted")
+                assert metric(mport, "rampart_config_reloads_total") == n
+        finally:
+            busy.close()
+        log = inst.log()
+        assert "reloaded" not in log, log
+        assert len([ln for ln in log.splitlines() if "reload failed" in ln]) == 3, log
+        assert [who(port) for _ in range(4)] == ["s1"] * 4
+        assert http_get(inst.stats_port, "/stats")[0] == 200
+        assert [s["name"] for s in inst.show_json()["listeners"][0]["servers"]] == ["s1"]
+        # the log level is still info: a request writes its access line
+        wait_for(lambda: len(inst.access_lines()) >= 4, 10, what="access lines at info")
+        # a good reload after them applies it all
+        assert "lb reloaded" in inst.reload(text=text([listener("web", port, pool(s2),
+                                                                check=NO_CHECK)]))
+        wait_for(lambda: "reloaded config=" in inst.log(), 10, what="the process's line")
+        assert [who(port) for _ in range(4)] == ["s2"] * 4
+        assert metric(mport, "rampart_config_reload_failures_total") == 3
+    finally:
+        assert inst.stop() == 0, inst.log()
+
+
+def test_ctl_reaches_the_lb_when_the_file_has_errors(lb, nginx, tmp_path):
+    """The running lb keeps its ctl socket while its file is being edited: `lb ctl -c FILE`
+    reads lb.ctl-socket alone when the rest has errors (and says so)."""
+    s1 = nginx("s1")
+    port = free_port()
+    l = lb([listener("web", port, pool(s1), check=NO_CHECK)])
+    good = l.config.read_text()
+    broken = good.replace("check:", "balance: bogus\n      check:")
+    assert broken != good
+    l.config.write_text(broken)
+    r = subprocess.run([RAMPART, "lb", "ctl", "-c", str(l.config), "show", "json"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r
+    assert json.loads(r.stdout)["listeners"][0]["name"] == "web"
+    assert "error" in r.stderr and l.ctl_socket in r.stderr, r.stderr
+    # without the key, the default socket; a bad key itself is an input error (2)
+    l.config.write_text(broken.replace(f"ctl-socket: {l.ctl_socket}", "ctl-socket: rel.sock"))
+    r = subprocess.run([RAMPART, "lb", "ctl", "-c", str(l.config), "show", "json"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2 and "absolute" in r.stderr, r
+    l.config.write_text("lb: [ not yaml\n")
+    r = subprocess.run([RAMPART, "lb", "ctl", "-c", str(l.config), "show", "json"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2 and r.stderr.strip(), r
+    l.config.write_text(good)
+
+
+def test_ctl_socket_belongs_to_lb_user(nginx):
+    """With lb.user the socket is given to that user before the drop: the balancer's own
+    user can use `lb ctl` (root still can); others cannot."""
+    import tempfile
+    from lbutil import Lb
+    s1 = nginx("s1")
+    port = free_port()
+    base = tempfile.mkdtemp(prefix="rampart-ops-", dir="/tmp")  # nobody can reach it
+    os.chmod(base, 0o755)
+    inst = Lb(base, [listener("web", port, pool(s1), check=NO_CHECK)],
+              extra={"user": "nobody"})
+    try:
+        inst.start()
+        wait_for(lambda: "running as user=nobody" in inst.log(), 10, what="the drop")
+        r = subprocess.run([RAMPART, "lb", "ctl", "-s", inst.ctl_socket, "show", "servers"],
+                           capture_output=True, text=True, timeout=20, user="nobody")
+        assert r.returncode == 0 and "s1" in r.stdout, r
+        st = os.stat(inst.ctl_socket)
+        assert st.st_uid == 65534 and (st.st_mode & 0o077) == 0, oct(st.st_mode)
+        assert inst.ctl("disable", "web/s1").returncode == 0  # root
+        assert inst.servers()["s1"]["admin"] == "maint"
+    finally:
+        assert inst.stop() == 0, inst.log()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def ctl_raw(path, data, timeout=10, half_close=False):
+    """data sent on one connection to the ctl socket -> all of the reply, to the close."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(timeout)
+    s.connect(path)
+    out = b""
+    try:
+        s.sendall(data)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+    finally:
+        s.close()
+    return out
+
+
+def test_ctl_second_command_on_a_connection_is_refused(lb, nginx):
+    """One command per connection: a second line is answered with an error and nothing is run
+    (a script must not find half of its commands done), never dropped silently."""
+    s1, s2 = nginx("s1"), nginx("s2")
+    port = free_port()
+    l = lb([listener("web", port, pool(s1, s2), check=NO_CHECK)])
+    out = ctl_raw(l.ctl_socket, b"disable web/s1\ndisable web/s2\n")
+    assert out.startswith(b"error: usage: one command per connection"), out
+    assert out.count(b"\n") == 1, out
+    assert {s["admin"] for s in l.servers().values()} == {"ready"}
+    # a blank line after the command, or CRLF, is still one command
+    assert ctl_raw(l.ctl_socket, b"disable web/s1\r\n\r\n") == b"ok\n"
+    assert l.servers()["s1"]["admin"] == "maint"
+    # a last line without LF ends with the client's half-close
+    assert ctl_raw(l.ctl_socket, b"enable web/s1", half_close=True) == b"ok\n"
+    assert l.servers()["s1"]["admin"] == "ready"

@@ -431,9 +431,10 @@ test_ctl_errors(void **state)
 	char *long_line = malloc(LB_CTL_LINE_MAX + 100);
 	ctl_listen(e);
 
+	/* not a command at all: "usage: " after "error: " (the client exits 2) */
 	char *got = ctl(e, "frobnicate now");
-	assert_true(strncmp(got, "error: unknown command 'frobnicate' (try: show servers", 54) ==
-	            0);
+	assert_true(
+	    strncmp(got, "error: usage: unknown command 'frobnicate' (try: show servers", 61) == 0);
 	assert_int_equal(count(got, "\n"), 1);
 	free(got);
 	got = ctl(e, "");
@@ -452,6 +453,7 @@ test_ctl_errors(void **state)
 	got = ctl(e, "drain web/a web/b");
 	assert_true(strncmp(got, "error: usage: ", 14) == 0);
 	free(got);
+	ctl_expect(e, "drain web", "error: usage: expected LISTENER/SERVER, not 'web'\n");
 	assert_int_equal(atomic_load(&a->admin), LB_ADMIN_READY);
 
 	assert_non_null(long_line);
@@ -461,7 +463,7 @@ test_ctl_errors(void **state)
 	/* exactly the limit is read as a line (here, an unknown command) */
 	long_line[LB_CTL_LINE_MAX] = '\0';
 	got = ctl(e, long_line);
-	assert_true(strncmp(got, "error: unknown command 'xxx", 27) == 0);
+	assert_true(strncmp(got, "error: usage: unknown command 'xxx", 34) == 0);
 	free(got);
 	long_line[LB_CTL_LINE_MAX] = 'x';
 	long_line[LB_CTL_LINE_MAX + 1] = '\0';
@@ -487,6 +489,19 @@ test_ctl_socket_file(void **state)
 	assert_true(S_ISSOCK(st.st_mode));
 	assert_int_equal(st.st_mode & 0777, 0600);
 	ctl_expect(e, "enable web/a", "ok\n");
+
+	/* given away only while the file is still ours */
+	char moved[160];
+	snprintf(moved, sizeof(moved), "%s.moved", e->path);
+	assert_int_equal(lb_ctl_chown(e->ctl, getuid(), getgid()), 0);
+	assert_int_equal(rename(e->path, moved), 0);
+	fd = open(e->path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(lb_ctl_chown(e->ctl, getuid() + 1, getgid() + 1), -ESTALE);
+	assert_int_equal(stat(e->path, &st), 0);
+	assert_int_equal(st.st_uid, getuid());
+	assert_int_equal(rename(moved, e->path), 0);
 
 	/* a live one is not taken over */
 	struct lb_ctl *second = NULL;
