@@ -139,53 +139,109 @@ log_fatal(const char *fmt, ...)
 	exit(1);
 }
 
+/* Bytes written escaped inside quotes; with ascii (bytes from outside) all past 0x7f too. */
 static int
-log_needs_quote(const char *v)
+log_escaped(unsigned char c, int ascii)
 {
-	if (!*v)
+	return c < ' ' || c == '"' || c == '\\' || c == 0x7f || (ascii && c >= 0x80);
+}
+
+static int
+log_needs_quote(const unsigned char *p, size_t len, int ascii)
+{
+	if (!len)
 		return 1;
-	for (; *v; v++)
-		if ((unsigned char)*v <= ' ' || *v == '"' || *v == '\\' || *v == 0x7f || *v == '=')
+	for (size_t i = 0; i < len; i++)
+		if (p[i] == ' ' || p[i] == '=' || log_escaped(p[i], ascii))
 			return 1;
 	return 0;
+}
+
+/* c as it stands in a quoted value, into out; its length (1, 2 or 4). */
+static size_t
+log_escape(unsigned char c, int ascii, char out[4])
+{
+	static const char hex[] = "0123456789abcdef";
+	out[0] = (char)c;
+	if (!log_escaped(c, ascii))
+		return 1;
+	out[0] = '\\';
+	out[1] = c == '\n' ? 'n' : c == '\t' ? 't' : (char)c;
+	if (c == '"' || c == '\\' || c == '\n' || c == '\t')
+		return 2;
+	out[1] = 'x';
+	out[2] = hex[c >> 4];
+	out[3] = hex[c & 15];
+	return 4;
+}
+
+/* Output that counts what it needs and writes what fits, leaving room for the NUL. */
+struct log_out {
+	char *dst;
+	size_t n, len;
+};
+
+static void
+log_out_put(struct log_out *o, const char *p, size_t k)
+{
+	for (size_t i = 0; i < k; i++, o->len++)
+		if (o->len + 1 < o->n)
+			o->dst[o->len] = p[i];
+}
+
+static size_t
+log_out_end(struct log_out *o)
+{
+	if (o->n)
+		o->dst[o->len < o->n ? o->len : o->n - 1] = '\0';
+	return o->len;
+}
+
+static void
+log_out_escaped(struct log_out *o, const unsigned char *p, size_t len, int ascii)
+{
+	char e[4];
+	for (size_t i = 0; i < len; i++)
+		log_out_put(o, e, log_escape(p[i], ascii, e));
+}
+
+/* p[0, len) as a field value: bare when nothing in it needs quoting, else quoted. */
+static size_t
+log_out_value(struct log_out *o, const unsigned char *p, size_t len, int ascii)
+{
+	int quote = log_needs_quote(p, len, ascii);
+	if (quote)
+		log_out_put(o, "\"", 1);
+	log_out_escaped(o, p, len, ascii);
+	if (quote)
+		log_out_put(o, "\"", 1);
+	return log_out_end(o);
 }
 
 size_t
 log_quote(char *dst, size_t n, const char *value)
 {
-	size_t len = 0;
-#define LOG_PUT(c)                                                                                 \
-	do {                                                                                       \
-		if (len + 1 < n)                                                                   \
-			dst[len] = (c);                                                            \
-		len++;                                                                             \
-	} while (0)
-	int quote = log_needs_quote(value);
-	if (quote)
-		LOG_PUT('"');
-	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
-		if (!quote || (*p >= ' ' && *p != '"' && *p != '\\' && *p != 0x7f)) {
-			LOG_PUT((char)*p);
-			continue;
-		}
-		static const char hex[] = "0123456789abcdef";
-		LOG_PUT('\\');
-		if (*p == '"' || *p == '\\') {
-			LOG_PUT((char)*p);
-		} else if (*p == '\n') {
-			LOG_PUT('n');
-		} else if (*p == '\t') {
-			LOG_PUT('t');
-		} else {
-			LOG_PUT('x');
-			LOG_PUT(hex[*p >> 4]);
-			LOG_PUT(hex[*p & 15]);
-		}
-	}
-	if (quote)
-		LOG_PUT('"');
-#undef LOG_PUT
-	if (n)
-		dst[len < n ? len : n - 1] = '\0';
-	return len;
+	struct log_out o = {.dst = dst, .n = n};
+	return log_out_value(&o, (const unsigned char *)value, strlen(value), 0);
+}
+
+size_t
+log_quote_mem(char *dst, size_t n, const void *value, size_t len)
+{
+	const unsigned char *p = value;
+	struct log_out o = {.dst = dst, .n = n};
+	if (log_out_value(&o, p, len, 1) < n)
+		return o.len;
+	o.len = 0;
+	if (n < sizeof("\"...\""))
+		return log_out_end(&o);
+	/* the longest prefix whose escapes fit between the quotes, before "..." */
+	size_t room = n - sizeof("\"...\""), k = 0, w = 0;
+	char e[4];
+	for (; k < len && w + log_escape(p[k], 1, e) <= room; k++)
+		w += log_escape(p[k], 1, e);
+	log_out_put(&o, "\"", 1);
+	log_out_escaped(&o, p, k, 1);
+	log_out_put(&o, "...\"", 4);
+	return log_out_end(&o);
 }

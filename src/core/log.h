@@ -35,10 +35,18 @@ _Noreturn void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 
 
 /*
  * Writes value into dst as a key=value field value: bare when it has no space, quote,
- * backslash or control character, else double-quoted with those escaped. Always
- * NUL-terminates when n > 0; returns the length it needed (like snprintf).
+ * backslash, '=' or control character, else double-quoted with \" \\ \n \t and \xHH (other
+ * controls) escapes, so a line parses back to the same fields. Always NUL-terminates when
+ * n > 0; returns the length it needed (like snprintf).
  */
 size_t log_quote(char *dst, size_t n, const char *value);
+/*
+ * The same for len bytes from outside (a request's path; NUL is a byte like any other), where
+ * every byte past ASCII is escaped (\xHH) too. A value that does not fit is cut between two
+ * bytes and written quoted with "..." before its closing quote, so the field stays whole.
+ * Returns strlen(dst); n under 6 leaves dst empty.
+ */
+size_t log_quote_mem(char *dst, size_t n, const void *value, size_t len);
 
 #define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)

@@ -11,6 +11,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* The longest path field of an access log line; a longer one is cut (log_quote_mem). */
+#define LB_LOG_PATH 1024
+
 static void lb_http_error(struct lb_session *s, int code);
 static void lb_http_timeout(struct lb_session *s);
 
@@ -48,14 +51,20 @@ lb_http_access(struct lb_session *s)
 	net_addr_format(&s->peer, true, peer, sizeof(peer));
 	const struct lb_bufs *b = s->b;
 	uint64_t us = (ev_now_ns(lb_session_loop(s)) - s->t_req) / 1000;
-	int ulen = b && s->key_uri_len ? (int)s->key_uri_len : 1;
-	const char *uri = b && s->key_uri_len ? b->h + s->key_uri_off : "-";
-	log_info("access listener=%s client=%s server=%s method=%s path=%.*s status=%d bytes=%llu "
+	/* method and path are the client's bytes: escaped, they cannot forge a field */
+	char lis[256], srv[256], method[4 * sizeof(s->method_name) + 3], path[LB_LOG_PATH];
+	log_quote(lis, sizeof(lis), s->pool->listener);
+	log_quote(srv, sizeof(srv), s->log_server ? s->log_server : "-");
+	log_quote_mem(method, sizeof(method), *s->method_name ? s->method_name : "-",
+	              *s->method_name ? strlen(s->method_name) : 1);
+	if (b && s->key_uri_len)
+		log_quote_mem(path, sizeof(path), b->h + s->key_uri_off, s->key_uri_len);
+	else
+		memcpy(path, "-", 2);
+	log_info("access listener=%s client=%s server=%s method=%s path=%s status=%d bytes=%llu "
 	         "ms=%llu.%03llu",
-	         s->pool->listener, peer, s->log_server ? s->log_server : "-",
-	         *s->method_name ? s->method_name : "-", ulen, uri, s->status,
-	         (unsigned long long)s->bytes_out, (unsigned long long)(us / 1000),
-	         (unsigned long long)(us % 1000));
+	         lis, peer, srv, method, path, s->status, (unsigned long long)s->bytes_out,
+	         (unsigned long long)(us / 1000), (unsigned long long)(us % 1000));
 }
 
 struct lb_head {
@@ -514,7 +523,9 @@ lb_http_retry(struct lb_session *s)
 /*
  * The response head says whether the connection stays open; when our answer to the client
  * differs (we close after it, the server closes but we do not, an HTTP/1.0 client), the
- * head is rewritten without hop-by-hop fields and with our own Connection field.
+ * head is rewritten without hop-by-hop fields and with our own Connection field. The body
+ * bytes read with the head follow it; those a longer head pushes out of s wait in spill
+ * (the head itself must fit in s).
  */
 static int
 lb_http_fix_response(struct lb_session *s, const struct http1_msg *m, size_t pos)
@@ -523,7 +534,7 @@ lb_http_fix_response(struct lb_session *s, const struct http1_msg *m, size_t pos
 	if (m->keep_alive == s->keep_client && s->client_minor == 1)
 		return 0;
 	const char *src = b->s + pos;
-	char tmp[LB_BUF_SIZE];
+	char tmp[LB_BUF_SIZE + LB_SPILL];
 	struct lb_head h = {.p = tmp, .cap = sizeof(tmp)};
 	const char *eol = memchr(src, '\n', m->head_len);
 	lb_head_put(&h, src, (size_t)(eol - src) + 1);
@@ -532,13 +543,17 @@ lb_http_fix_response(struct lb_session *s, const struct http1_msg *m, size_t pos
 			lb_head_field(&h, src, &m->headers[i]);
 	lb_head_str(&h, s->keep_client ? "Connection: keep-alive\r\n\r\n"
 	                               : "Connection: close\r\n\r\n");
-	size_t rest = b->s_end - pos - m->head_len;
-	if (h.full || pos + h.n + rest > LB_BUF_SIZE)
+	size_t head = h.n, room = LB_BUF_SIZE - pos;
+	lb_head_put(&h, src + m->head_len, b->s_end - pos - m->head_len);
+	size_t keep = h.n < room ? h.n : room;
+	if (h.full || head > room || h.n - keep > LB_SPILL)
 		return -ENOBUFS;
-	memmove(b->s + pos + h.n, b->s + pos + m->head_len, rest);
-	memcpy(b->s + pos, h.p, h.n);
-	b->s_end = pos + h.n + rest;
-	return (int)h.n;
+	memcpy(b->s + pos, tmp, keep);
+	memcpy(b->spill, tmp + keep, h.n - keep);
+	b->spill_off = 0;
+	b->spill_len = h.n - keep;
+	b->s_end = pos + keep;
+	return (int)head;
 }
 
 /* A response head was parsed at pos: counters, health, framing. */
@@ -561,7 +576,9 @@ lb_http_response(struct lb_session *s, const struct http1_msg *m, size_t pos)
 	s->resp_left = m->content_length;
 	s->resp_chunk = (struct http1_chunked){0};
 	s->resp_done = false;
-	s->server_keep = m->keep_alive && m->body != HTTP1_BODY_CLOSE;
+	/* a request that went out as HTTP/1.0 asked for no persistence: the server may close
+	 * after its answer even when the answer does not say so */
+	s->server_keep = m->keep_alive && m->body != HTTP1_BODY_CLOSE && s->client_minor != 0;
 	if (m->body == HTTP1_BODY_CLOSE)
 		s->keep_client = false;
 	if (m->status != 101) {
@@ -630,16 +647,31 @@ lb_http_server_eof(struct lb_session *s)
 	return false;
 }
 
+/* Server bytes a head rewrite pushed out of s come back into its room before any new read. */
+static bool
+lb_http_unspill(struct lb_session *s)
+{
+	struct lb_bufs *b = s->b;
+	size_t room = LB_BUF_SIZE - b->s_end, n = b->spill_len < room ? b->spill_len : room;
+	memcpy(b->s + b->s_end, b->spill + b->spill_off, n);
+	b->spill_off += n;
+	b->spill_len -= n;
+	b->s_end += n;
+	return lb_http_resp_parse(s) == 0;
+}
+
 static bool
 lb_http_resp_in(struct lb_session *s)
 {
 	struct lb_bufs *b = s->b;
-	if (!s->s->sd.rd || (s->resp_done && !s->upgrading))
+	if ((!s->s->sd.rd && !b->spill_len) || (s->resp_done && !s->upgrading))
 		return false;
 	if (b->s_end == LB_BUF_SIZE && !lb_side_sending(&s->c))
 		lb_http_compact_s(b, &s->resp_end);
 	if (b->s_end == LB_BUF_SIZE)
 		return false;
+	if (b->spill_len)
+		return lb_http_unspill(s);
 	ssize_t n = lb_side_read(&s->s->sd, b->s + b->s_end, LB_BUF_SIZE - b->s_end);
 	if (n == -EAGAIN)
 		return false;
@@ -729,6 +761,26 @@ lb_http_error(struct lb_session *s, int code)
 	lb_http_linger(s);
 }
 
+/* The length of the empty line (CRLF or LF) p starts with, else 0. */
+static size_t
+lb_http_empty_line(const char *p, size_t n)
+{
+	if (n && p[0] == '\n')
+		return 1;
+	return n > 1 && p[0] == '\r' && p[1] == '\n' ? 2 : 0;
+}
+
+/* A request was logged: what the next one logs, or answers with an error, is its own. */
+static void
+lb_http_next_request(struct lb_session *s)
+{
+	s->status = 0;
+	s->bytes_out = 0;
+	s->method_name[0] = 0;
+	s->key_uri_len = 0;
+	s->log_server = NULL;
+}
+
 /* The response went out whole: pool the server connection, wait for the next request. */
 static bool
 lb_http_finish(struct lb_session *s)
@@ -740,12 +792,14 @@ lb_http_finish(struct lb_session *s)
 		lb_session_deadline(s, s->lc->timeout.tunnel_ms);
 		return true;
 	}
-	bool reuse = s->server_keep && s->req_sent && s->resp_end == b->s_end && !s->s->sd.eof;
+	bool reuse = s->server_keep && s->req_sent && s->resp_end == b->s_end && !b->spill_len &&
+	             !s->s->sd.eof;
 	if (!s->req_sent)
 		s->keep_client = false; /* answered before the whole body came: framing is lost */
-	b->s_start = b->s_end = 0;
+	b->s_start = b->s_end = b->spill_len = 0;
 	s->resp_end = 0;
 	lb_http_access(s);
+	lb_http_next_request(s);
 	lb_session_release_server(s, reuse);
 	if (!s->keep_client || s->c.eof) {
 		/* nothing unread: a plain close sends FIN, no reset can hit the response (as
@@ -756,14 +810,22 @@ lb_http_finish(struct lb_session *s)
 		}
 		return lb_http_linger(s);
 	}
-	s->state = LB_S_IDLE;
 	b->h_len = b->h_sent = 0;
-	lb_session_deadline(s, s->lc->timeout.idle_ms);
+	/* empty lines before a request are no request yet (RFC 9112 2.2: some clients send a
+	 * CRLF after a body): dropped, as the parser would skip them */
+	for (size_t n; (n = lb_http_empty_line(b->c + b->c_start, b->c_end - b->c_start));)
+		b->c_start += n;
 	if (b->c_end == b->c_start) {
+		s->state = LB_S_IDLE;
+		lb_session_deadline(s, s->lc->timeout.idle_ms);
 		b->c_start = b->c_end = 0;
 		lb_session_bufs_release(s);
 		return s->c.rd;
 	}
+	/* a pipelined request: its head is being read from now on, within the request timeout */
+	s->state = LB_S_HEAD;
+	s->t_req = ev_now_ns(lb_session_loop(s));
+	lb_session_deadline(s, s->lc->timeout.request_ms);
 	return true;
 }
 

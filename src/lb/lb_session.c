@@ -477,14 +477,18 @@ lb_session_bufs(struct lb_session *s)
 		return 0;
 	size_t csize = s->lc->max_header + 1 > LB_BUF_SIZE ? s->lc->max_header + 1 : LB_BUF_SIZE;
 	s->b = lb_worker_bufs_get(s->wg->w, csize);
-	return s->b ? 0 : -ENOMEM;
+	if (!s->b)
+		return -ENOMEM;
+	s->b->spill_off = s->b->spill_len = 0;
+	return 0;
 }
 
 void
 lb_session_bufs_release(struct lb_session *s)
 {
 	struct lb_bufs *b = s->b;
-	if (!b || b->c_end != b->c_start || b->s_end != b->s_start || b->h_sent != b->h_len)
+	if (!b || b->c_end != b->c_start || b->s_end != b->s_start || b->h_sent != b->h_len ||
+	    b->spill_len)
 		return;
 	lb_worker_bufs_put(s->wg->w, b);
 	s->b = NULL;

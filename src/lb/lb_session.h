@@ -29,6 +29,9 @@
 #define LB_HEAD_EXTRA 1024
 /* Idle server connections kept per server per worker. */
 #define LB_IDLE_MAX 256
+/* What a rewritten response head can grow by: per field ": " and CRLF where the server wrote
+ * ":" and LF, and our Connection field in place of the empty line. */
+#define LB_SPILL (2 * HTTP1_HEADERS_MAX + 32)
 
 /* One configuration, shared by every thread; freed with its last reference. */
 struct lb_gen {
@@ -107,6 +110,10 @@ struct lb_bufs {
 	size_t c_start, c_end;
 	char s[LB_BUF_SIZE]; /* server to client */
 	size_t s_start, s_end;
+	/* server bytes a grown response head pushed out of s: they go back first, as room
+	 * frees, so a response streams whatever its size */
+	char spill[LB_SPILL];
+	size_t spill_off, spill_len;
 	size_t h_len, h_sent; /* rewritten request head in h, or a PROXY header */
 	struct http1_msg req;
 	char h[]; /* csize + LB_HEAD_EXTRA */

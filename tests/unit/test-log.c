@@ -277,6 +277,99 @@ test_log_quote_truncated(void **state)
 }
 
 static void
+test_log_quote_mem_one(const void *in, size_t len, const char *want)
+{
+	char buf[128];
+	memset(buf, '#', sizeof(buf));
+	assert_int_equal(log_quote_mem(buf, sizeof(buf), in, len), strlen(want));
+	assert_string_equal(buf, want);
+}
+
+#define QM(lit, want) test_log_quote_mem_one(lit, sizeof(lit) - 1, want)
+
+/* A quoted or bare field value back to its bytes: the reading a log parser does. */
+static size_t
+test_log_unquote(const char *v, unsigned char *out)
+{
+	size_t n = 0, len = strlen(v);
+	if (v[0] != '"') {
+		memcpy(out, v, len);
+		return len;
+	}
+	assert_int_equal(v[len - 1], '"');
+	for (size_t i = 1; i < len - 1; i++) {
+		if (v[i] != '\\') {
+			assert_true(v[i] != '"'); /* a quote inside is always escaped */
+			out[n++] = (unsigned char)v[i];
+			continue;
+		}
+		char c = v[++i];
+		if (c == 'x') {
+			unsigned hi =
+			    (unsigned)(strchr("0123456789abcdef", v[i + 1]) - "0123456789abcdef");
+			unsigned lo =
+			    (unsigned)(strchr("0123456789abcdef", v[i + 2]) - "0123456789abcdef");
+			out[n++] = (unsigned char)(hi << 4 | lo);
+			i += 2;
+		} else {
+			out[n++] = c == 'n' ? '\n' : c == 't' ? '\t' : (unsigned char)c;
+		}
+	}
+	return n;
+}
+
+static void
+test_log_quote_mem(void **state)
+{
+	QM("/index.html", "/index.html");
+	/* what a client can put in a request target: none of it may forge a field */
+	QM("/a\"b=c", "\"/a\\\"b=c\"");
+	QM("/a b=c", "\"/a b=c\"");
+	QM("/back\\slash", "\"/back\\\\slash\"");
+	QM("/a\xff", "\"/a\\xff\"");
+	QM("/\xc3\xbc", "\"/\\xc3\\xbc\""); /* even valid UTF-8: bytes from outside */
+	QM("/a\x00z", "\"/a\\x00z\"");      /* the length counts, not a NUL */
+	QM("a\r\nb\tc\x1b", "\"a\\x0d\\nb\\tc\\x1b\"");
+	QM("", "\"\"");
+
+	/* every byte value survives the trip through the log and back */
+	unsigned char all[256], back[256];
+	for (size_t i = 0; i < sizeof(all); i++)
+		all[i] = (unsigned char)i;
+	char buf[4 * 256 + 3];
+	size_t n = log_quote_mem(buf, sizeof(buf), all, sizeof(all));
+	assert_int_equal(n, strlen(buf));
+	for (size_t i = 0; i < n; i++)
+		assert_true(buf[i] > ' ' || (buf[i] == ' ' && i > 0)); /* nothing to split a line */
+	assert_int_equal(test_log_unquote(buf, back), sizeof(all));
+	assert_memory_equal(back, all, sizeof(all));
+	(void)state;
+}
+
+static void
+test_log_quote_mem_cut(void **state)
+{
+	char buf[16];
+	memset(buf, '#', sizeof(buf));
+	/* 10 bytes fit between the quotes and "..." in 16 */
+	assert_int_equal(log_quote_mem(buf, sizeof(buf), "abcdefghijklmnop", 16), 15);
+	assert_string_equal(buf, "\"abcdefghij...\"");
+	/* an escape is never cut in two */
+	assert_int_equal(log_quote_mem(buf, sizeof(buf), "\xff\xff\xff\xff", 4), 13);
+	assert_string_equal(buf, "\"\\xff\\xff...\"");
+	/* exactly enough room: not cut */
+	assert_int_equal(log_quote_mem(buf, sizeof(buf), "abcdefghijklmno", 15), 15);
+	assert_string_equal(buf, "abcdefghijklmno");
+	memset(buf, '#', sizeof(buf));
+	assert_int_equal(log_quote_mem(buf, 5, "abcdefgh", 8), 0);
+	assert_string_equal(buf, "");
+	assert_int_equal(buf[5], '#'); /* nothing written past n */
+	assert_int_equal(log_quote_mem(buf, 6, "abcdefgh", 8), 5);
+	assert_string_equal(buf, "\"...\"");
+	(void)state;
+}
+
+static void
 test_log_fatal_exits(void **state)
 {
 	struct test_log_pipe *p = *state;
@@ -311,6 +404,8 @@ main(void)
 	    TEST_LOG(test_log_level_parse),
 	    cmocka_unit_test(test_log_quote),
 	    cmocka_unit_test(test_log_quote_truncated),
+	    cmocka_unit_test(test_log_quote_mem),
+	    cmocka_unit_test(test_log_quote_mem_cut),
 	    TEST_LOG(test_log_fatal_exits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
