@@ -14,7 +14,7 @@
 enum {
 	HTTP1_C_TCHAR = 1u << 0,  /* token */
 	HTTP1_C_VALUE = 1u << 1,  /* field value, reason phrase: HTAB, SP, VCHAR, obs-text */
-	HTTP1_C_TARGET = 1u << 2, /* request-target: VCHAR, obs-text */
+	HTTP1_C_TARGET = 1u << 2, /* request-target: VCHAR but '#' */
 	HTTP1_C_HEX = 1u << 3,
 	HTTP1_C_HOST = 1u << 4, /* Host: unreserved, sub-delims, ":[]%" */
 	HTTP1_C_DIGIT = 1u << 5,
@@ -24,6 +24,8 @@ enum {
 /*
  * Class bits of every byte, and its ASCII lower case: tokens are RFC 9110 tchar, values
  * field-vchar plus SP and HTAB, Host characters RFC 3986 reg-name, IP-literal and ":".
+ * A target holds no fragment ('#') and no byte outside ASCII (RFC 3986 has none): a server
+ * could read either in more than one way.
  */
 /* clang-format off */
 static const uint8_t http1_cls[256] = {
@@ -31,7 +33,7 @@ static const uint8_t http1_cls[256] = {
 	/* 08 */ 0x00, 0x42, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 	/* 10 */ 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 	/* 18 */ 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-	/* 20 */ 0x42, 0x17, 0x06, 0x07, 0x17, 0x17, 0x17, 0x17,
+	/* 20 */ 0x42, 0x17, 0x06, 0x03, 0x17, 0x17, 0x17, 0x17,
 	/* 28 */ 0x16, 0x16, 0x17, 0x17, 0x16, 0x17, 0x17, 0x06,
 	/* 30 */ 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f,
 	/* 38 */ 0x3f, 0x3f, 0x16, 0x16, 0x06, 0x16, 0x06, 0x06,
@@ -43,22 +45,22 @@ static const uint8_t http1_cls[256] = {
 	/* 68 */ 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17,
 	/* 70 */ 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17,
 	/* 78 */ 0x17, 0x17, 0x17, 0x06, 0x07, 0x06, 0x17, 0x00,
-	/* 80 */ 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,
-	/* 88 */ 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,
-	/* 90 */ 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,
-	/* 98 */ 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,
-	/* a0 */ 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,
-	/* a8 */ 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,
-	/* b0 */ 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,
-	/* b8 */ 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,
-	/* c0 */ 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,
-	/* c8 */ 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,
-	/* d0 */ 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,
-	/* d8 */ 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,
-	/* e0 */ 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,
-	/* e8 */ 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,
-	/* f0 */ 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,
-	/* f8 */ 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06, 0x06,
+	/* 80 */ 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	/* 88 */ 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	/* 90 */ 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	/* 98 */ 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	/* a0 */ 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	/* a8 */ 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	/* b0 */ 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	/* b8 */ 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	/* c0 */ 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	/* c8 */ 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	/* d0 */ 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	/* d8 */ 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	/* e0 */ 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	/* e8 */ 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	/* f0 */ 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	/* f8 */ 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
 };
 
 static const uint8_t http1_lower[256] = {
@@ -111,6 +113,7 @@ enum http1_kind {
 };
 
 static const unsigned http1_kind_flags[] = {
+    [HTTP1_K_CL] = HTTP1_H_CL,       [HTTP1_K_TE] = HTTP1_H_TE,
     [HTTP1_K_HOST] = HTTP1_H_HOST,   [HTTP1_K_CONNECTION] = HTTP1_H_HOP,
     [HTTP1_K_UPGRADE] = HTTP1_H_HOP, [HTTP1_K_HOP] = HTTP1_H_HOP,
     [HTTP1_K_XFP] = HTTP1_H_XFP,
@@ -140,25 +143,34 @@ struct http1_ctx {
 	uint64_t cl;
 };
 
-/* True when some byte of w is below lo (at most 0x80) or is DEL. */
+/*
+ * True when some byte of w is below lo (at most 0x80) or is DEL; in a target (!obs) also
+ * when one is '#' or above 0x7f.
+ */
 static inline bool
-http1_swar_stop(uint64_t w, uint64_t lo)
+http1_swar_stop(uint64_t w, uint64_t lo, bool obs)
 {
 	const uint64_t ones = UINT64_C(0x0101010101010101), high = UINT64_C(0x8080808080808080);
 	uint64_t del = w ^ (ones * 0x7f);
-	return (((w - ones * lo) & ~w) | ((del - ones) & ~del)) & high;
+	uint64_t stop = ((w - ones * lo) & ~w) | ((del - ones) & ~del);
+	if (!obs) {
+		uint64_t hash = w ^ (ones * '#');
+		stop |= w | ((hash - ones) & ~hash);
+	}
+	return stop & high;
 }
 
 /*
  * The end of a run of class cls (HTTP1_C_VALUE or HTTP1_C_TARGET) from i: eight bytes at a
- * time while none is a control (below lo) or DEL, the rest byte by byte.
+ * time while none can end it, the rest byte by byte.
  */
 static size_t
 http1_scan(const unsigned char *b, size_t i, size_t len, unsigned cls, uint64_t lo)
 {
+	bool obs = cls != HTTP1_C_TARGET;
 	for (;;) {
 		uint64_t w;
-		while (i + 8 <= len && (memcpy(&w, b + i, 8), !http1_swar_stop(w, lo)))
+		while (i + 8 <= len && (memcpy(&w, b + i, 8), !http1_swar_stop(w, lo, obs)))
 			i += 8;
 		size_t end = i + 8 < len ? i + 8 : len;
 		while (i < end && (http1_cls[b[i]] & cls))
@@ -265,7 +277,11 @@ http1_skip_empty(const struct http1_ctx *x, size_t *i)
 	return *i < x->len;
 }
 
-/* "HTTP/1.0" or "HTTP/1.1", checked byte by byte so that a prefix is judged as it stands. */
+/*
+ * "HTTP/1." and a digit, checked byte by byte so that a prefix is judged as it stands.
+ * HTTP/1.2 to 1.9 are read as 1.1: a higher minor version only adds to 1.1 and a recipient
+ * processes such a message as the highest minor it knows (RFC 9110 2.5).
+ */
 static int
 http1_version(const struct http1_ctx *x, size_t *i)
 {
@@ -281,10 +297,10 @@ http1_version(const struct http1_ctx *x, size_t *i)
 		}
 		if (!(http1_cls[c] & HTTP1_C_DIGIT))
 			return HTTP1_E400;
-		if ((k == 5 && c != '1') || (k == 7 && c > '1'))
+		if (k == 5 && c != '1')
 			return HTTP1_E505;
 	}
-	x->m->minor = x->b[*i + 7] - '0';
+	x->m->minor = x->b[*i + 7] > '0';
 	*i += 8;
 	return 1;
 }
@@ -307,6 +323,100 @@ http1_run_sp(const struct http1_ctx *x, size_t *i, unsigned cls)
 	return 1;
 }
 
+/*
+ * host [":" port] (RFC 3986 3.2.2, 3.2.3): an IP-literal in brackets, or a reg-name or IPv4
+ * address, then digits. A prefix (!final) is judged as it stands.
+ */
+static int
+http1_authority(const unsigned char *v, size_t n, bool final)
+{
+	size_t i = 0;
+	if (n && v[0] == '[') {
+		while (++i < n && v[i] != ']')
+			if (!(http1_cls[v[i]] & HTTP1_C_HOST) || v[i] == '[')
+				return HTTP1_E400;
+		if (i == n)
+			return final ? HTTP1_E400 : 0;
+		i++;
+	} else {
+		while (i < n && (http1_cls[v[i]] & HTTP1_C_HOST) && v[i] != ':' && v[i] != '[' &&
+		       v[i] != ']')
+			i++;
+	}
+	if (i < n && v[i] == ':')
+		while (++i < n && (http1_cls[v[i]] & HTTP1_C_DIGIT))
+			;
+	return i == n ? 0 : HTTP1_E400;
+}
+
+/* "http://" or "https://" in any case: its length, 0 for more bytes, or HTTP1_E400. */
+static int
+http1_scheme(const unsigned char *t, size_t n, bool final)
+{
+	static const char *const schemes[] = {"http://", "https://"};
+	bool prefix = false;
+	for (size_t k = 0; k < sizeof(schemes) / sizeof(schemes[0]); k++) {
+		size_t len = strlen(schemes[k]);
+		if (!http1_caseeq(t, schemes[k], n < len ? n : len))
+			continue;
+		if (n >= len)
+			return (int)len;
+		prefix = true;
+	}
+	return prefix && !final ? 0 : HTTP1_E400;
+}
+
+/*
+ * An absolute-form target: an http(s) URI whose authority is a host and maybe a port (no
+ * userinfo: RFC 9110 4.2.4) and whose path is empty or absolute. Its authority stands for
+ * Host (RFC 9112 3.2.2), its path and query are what goes on.
+ */
+static int
+http1_absolute(const struct http1_ctx *x, size_t off, size_t n, bool final)
+{
+	struct http1_msg *m = x->m;
+	const unsigned char *t = x->b + off;
+	int r = http1_scheme(t, n, final);
+	if (r <= 0)
+		return r;
+	size_t a = (size_t)r, e = a;
+	while (e < n && t[e] != '/')
+		e++;
+	bool whole = e < n || final;
+	if ((e > a && t[a] == ':') || (whole && e == a))
+		return HTTP1_E400; /* an http URI has a host (RFC 9110 4.2.1) */
+	if ((r = http1_authority(t + a, e - a, whole)) < 0 || !whole)
+		return r;
+	m->absolute = true;
+	m->host_off = (uint32_t)(off + a);
+	m->host_len = (uint32_t)(e - a);
+	m->origin_off = (uint32_t)(off + e);
+	m->origin_len = (uint32_t)(n - e);
+	return 0;
+}
+
+/*
+ * The request-target (RFC 9112 3.2) in its n bytes there are (final: all of it):
+ * origin-form, "*" for OPTIONS, an authority for CONNECT, or absolute-form. Any other (a
+ * bare word, an authority for another method, another scheme) is 400: a server could take
+ * it for a path, a host or nothing.
+ */
+static int
+http1_target(const struct http1_ctx *x, size_t off, size_t n, bool final)
+{
+	struct http1_msg *m = x->m;
+	const unsigned char *t = x->b + off;
+	m->origin_off = (uint32_t)off;
+	m->origin_len = (uint32_t)n;
+	if (m->method == HTTP1_CONNECT)
+		return http1_authority(t, n, final);
+	if (n == 0 || t[0] == '/')
+		return 0;
+	if (t[0] == '*')
+		return n == 1 && m->method == HTTP1_OPTIONS ? 0 : HTTP1_E400;
+	return http1_absolute(x, off, n, final);
+}
+
 static int
 http1_request_line(const struct http1_ctx *x, size_t *pos)
 {
@@ -319,11 +429,15 @@ http1_request_line(const struct http1_ctx *x, size_t *pos)
 	m->method_len = (uint32_t)(i - 1 - *pos);
 	m->method = http1_method_of(x->b + *pos, m->method_len);
 	m->target_off = (uint32_t)i;
-	if ((r = http1_run_sp(x, &i, HTTP1_C_TARGET)) <= 0)
+	if ((r = http1_run_sp(x, &i, HTTP1_C_TARGET)) < 0)
 		return r;
-	m->target_len = (uint32_t)(i - 1 - m->target_off);
-	const unsigned char *q = memchr(x->b + m->target_off, '?', m->target_len);
-	m->path_len = q ? (uint32_t)(q - x->b - m->target_off) : m->target_len;
+	size_t end = r > 0 ? i - 1 : x->len;
+	int t = http1_target(x, m->target_off, end - m->target_off, r > 0);
+	if (t < 0 || r == 0)
+		return t;
+	m->target_len = (uint32_t)(end - m->target_off);
+	const unsigned char *q = memchr(x->b + m->origin_off, '?', m->origin_len);
+	m->path_len = q ? (uint32_t)(q - x->b - m->origin_off) : m->origin_len;
 	if ((r = http1_version(x, &i)) > 0 && (r = http1_eol(x, &i)) > 0)
 		*pos = i;
 	return r;
@@ -403,10 +517,22 @@ static const char *const http1_codings[] = {
     "chunked", "compress", "deflate", "gzip", "x-compress", "x-gzip",
 };
 
-static bool
-http1_coding_prefix(const unsigned char *s, size_t n)
+/*
+ * The codings known in a message: a request's body is chunked and nothing else. Another
+ * coding before chunked is valid HTTP but next to never sent, and a server that looks for
+ * a value of just "chunked" would read "gzip, chunked" as a message without a body: the
+ * chunked bytes would be its next request.
+ */
+static size_t
+http1_ncodings(const struct http1_ctx *x)
 {
-	for (size_t k = 0; k < sizeof(http1_codings) / sizeof(http1_codings[0]); k++)
+	return x->response ? sizeof(http1_codings) / sizeof(http1_codings[0]) : 1;
+}
+
+static bool
+http1_coding_prefix(const struct http1_ctx *x, const unsigned char *s, size_t n)
+{
+	for (size_t k = 0; k < http1_ncodings(x); k++)
 		if (n <= strlen(http1_codings[k]) && http1_caseeq(s, http1_codings[k], n))
 			return true;
 	return false;
@@ -422,7 +548,7 @@ http1_coding(struct http1_ctx *x, const unsigned char *s, size_t n)
 		x->te_chunked = true;
 		return 0;
 	}
-	for (size_t k = 1; k < sizeof(http1_codings) / sizeof(http1_codings[0]); k++) {
+	for (size_t k = 1; k < http1_ncodings(x); k++) {
 		if (n == strlen(http1_codings[k]) && http1_caseeq(s, http1_codings[k], n)) {
 			x->te_after = x->te_chunked;
 			return 0;
@@ -432,8 +558,8 @@ http1_coding(struct http1_ctx *x, const unsigned char *s, size_t n)
 }
 
 /*
- * Transfer-Encoding: a list of codings without parameters; in a request nothing may follow
- * chunked. An unknown coding is 501 from its first byte that no known one has.
+ * Transfer-Encoding: a list of codings without parameters; in a request just chunked. An
+ * unknown coding is 501 from its first byte that no known one has.
  */
 static int
 http1_te(struct http1_ctx *x, const unsigned char *v, size_t n, bool final)
@@ -444,7 +570,7 @@ http1_te(struct http1_ctx *x, const unsigned char *v, size_t n, bool final)
 			i++;
 		if (i > s && x->te_chunked && !x->response)
 			return HTTP1_E400;
-		if (i > s && !http1_coding_prefix(v + s, i - s))
+		if (i > s && !http1_coding_prefix(x, v + s, i - s))
 			return HTTP1_E501;
 		if (i == n && !final)
 			return 0;
@@ -456,16 +582,20 @@ http1_te(struct http1_ctx *x, const unsigned char *v, size_t n, bool final)
 	}
 }
 
-/* Host: uri-host [":" port] in RFC 3986 characters; may be empty. */
+/*
+ * Host: uri-host [":" port], or empty (RFC 9112 3.2). An absolute-form target's authority
+ * stands instead of it.
+ */
 static int
 http1_host(struct http1_ctx *x, const unsigned char *v, size_t n, bool final)
 {
-	size_t i = 0;
-	while (i < n && (http1_cls[v[i]] & HTTP1_C_HOST))
-		i++;
-	if (http1_skip_ows(v, n, i) < n)
-		return HTTP1_E400;
-	if (final) {
+	size_t e = n; /* a value still arriving may end in OWS */
+	while (e > 0 && (http1_cls[v[e - 1]] & HTTP1_C_OWS))
+		e--;
+	int r = http1_authority(v, e, final);
+	if (r < 0)
+		return r;
+	if (final && !x->m->absolute) {
 		x->m->host_off = (uint32_t)(v - x->b);
 		x->m->host_len = (uint32_t)n;
 	}

@@ -51,6 +51,8 @@ enum {
 	                           does not forward it */
 	HTTP1_H_XFP = 1u << 1,  /* X-Forwarded-Proto: replaced by the proxy's own */
 	HTTP1_H_HOST = 1u << 2, /* Host */
+	HTTP1_H_CL = 1u << 3,   /* Content-Length */
+	HTTP1_H_TE = 1u << 4,   /* Transfer-Encoding */
 };
 
 struct http1_header {
@@ -61,12 +63,16 @@ struct http1_header {
 
 struct http1_msg {
 	size_t head_len; /* bytes of the head, through the empty line */
-	int minor;       /* HTTP/1.minor: 0 or 1 */
+	int minor;       /* HTTP/1.minor: 0, or 1 for 1.1 to 1.9 */
 	/* request */
 	int method; /* enum http1_method */
 	uint32_t method_off, method_len;
 	uint32_t target_off, target_len;
-	uint32_t path_len; /* target up to '?' or the end */
+	/* The target without scheme and authority when absolute-form (path and query, maybe
+	 * empty), else all of it. */
+	uint32_t origin_off, origin_len;
+	uint32_t path_len; /* origin up to '?' or the end */
+	bool absolute;     /* absolute-form: host_off/len is its authority, not the Host field */
 	/* response */
 	int status;
 	/* both */
@@ -74,9 +80,9 @@ struct http1_msg {
 	uint64_t content_length;
 	bool keep_alive; /* after this message the connection stays open (version + Connection) */
 	bool upgrade;    /* Connection: upgrade with an Upgrade field (request), or 101 */
-	bool expect_continue; /* request: Expect: 100-continue */
-	bool has_host;
-	uint32_t host_off, host_len;
+	bool expect_continue;        /* request: Expect: 100-continue */
+	bool has_host;               /* a Host field */
+	uint32_t host_off, host_len; /* its value, or an absolute-form target's authority */
 	size_t nheaders;
 	struct http1_header headers[HTTP1_HEADERS_MAX];
 };
@@ -85,12 +91,16 @@ struct http1_msg {
  * Parses a request head at the start of buf. Returns the head length (> 0) when the whole
  * head is there, 0 when more bytes are needed, or an HTTP1_E* error. The caller enforces its
  * size limit (431) on a head still incomplete. Transfer-Encoding is a framing field, not
- * hop-by-hop here: a chunked body is forwarded as it came, with its Transfer-Encoding.
- * Rejected (400): bad request line or method token, target with controls or spaces,
- * HTTP/1.1 without exactly one Host, field name with invalid characters or whitespace before
- * the colon, controls (but HTAB) or NUL in values, obs-fold, bare CR, Content-Length not a
- * decimal or different values, Content-Length with Transfer-Encoding, Transfer-Encoding in
- * HTTP/1.0, chunked not the final coding or repeated. Unknown codings: 501.
+ * hop-by-hop here: a chunked body is forwarded as it came (the framing fields are flagged
+ * HTTP1_H_CL and HTTP1_H_TE so that a proxy can write them afresh).
+ * Rejected (400): bad request line or method token; a target with controls, spaces, '#' or
+ * bytes above 0x7f, or not in origin-form, "*" for OPTIONS, host:port for CONNECT or an
+ * http(s) absolute-form without userinfo and with a host; HTTP/1.1 without exactly one Host;
+ * a Host not host[:port]; field name with invalid characters or whitespace before the colon,
+ * controls (but HTAB) or NUL in values, obs-fold, bare CR, Content-Length not a decimal or
+ * different values, Content-Length with Transfer-Encoding, Transfer-Encoding in HTTP/1.0 or
+ * not just chunked (a coding other than chunked: 501). HTTP/1.2 to 1.9 are read as 1.1,
+ * another major version is 505.
  * Leading empty lines before the request line are skipped (RFC 9112 2.2); lines may end in
  * CRLF or a bare LF.
  */

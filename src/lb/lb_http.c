@@ -121,17 +121,89 @@ lb_head_field(struct lb_head *h, const char *src, const struct http1_header *f)
 
 /* A request field; the one named by hash-header is remembered as the balancing key. */
 static void
+lb_http_put_value(struct lb_session *s, struct lb_head *h, const char *name, size_t name_len,
+                  const char *value, size_t value_len)
+{
+	const char *want = s->lc->hash_header;
+	if (want && name_len == strlen(want) && !strncasecmp(name, want, name_len)) {
+		s->has_key_hdr = true;
+		s->key_hdr_off = (uint32_t)(h->n + name_len + 2);
+		s->key_hdr_len = (uint32_t)value_len;
+	}
+	lb_head_put(h, name, name_len);
+	lb_head_put(h, ": ", 2);
+	lb_head_put(h, value, value_len);
+	lb_head_put(h, "\r\n", 2);
+}
+
+static void
 lb_http_put_field(struct lb_session *s, struct lb_head *h, const char *src,
                   const struct http1_header *f)
 {
-	const char *want = s->lc->hash_header;
-	if (want && f->name_len == strlen(want) &&
-	    !strncasecmp(src + f->name_off, want, f->name_len)) {
-		s->has_key_hdr = true;
-		s->key_hdr_off = (uint32_t)(h->n + f->name_len + 2);
-		s->key_hdr_len = f->value_len;
+	lb_http_put_value(s, h, src + f->name_off, f->name_len, src + f->value_off, f->value_len);
+}
+
+/*
+ * The body's framing as one field of our own: a repeated or listed Content-Length, or a
+ * Transfer-Encoding spelled another way, is not left for the server to read in its own way.
+ */
+static void
+lb_http_put_framing(struct lb_session *s, struct lb_head *h, const struct http1_msg *m)
+{
+	if (m->body == HTTP1_BODY_CHUNKED) {
+		lb_http_put_value(s, h, "Transfer-Encoding", 17, "chunked", 7);
+		return;
 	}
-	lb_head_field(h, src, f);
+	char d[20];
+	size_t n = sizeof(d);
+	uint64_t v = m->content_length;
+	do
+		d[--n] = (char)('0' + v % 10);
+	while ((v /= 10));
+	lb_http_put_value(s, h, "Content-Length", 14, d + n, sizeof(d) - n);
+}
+
+/*
+ * The request line. An absolute-form target goes on in origin-form, its authority as the
+ * Host (RFC 9112 3.2.2: a server uses the target's host, not the Host field), as nginx does:
+ * the server sees one host, the one the client named in its target.
+ */
+static void
+lb_http_put_request_line(struct lb_session *s, struct lb_head *h, const char *src,
+                         const struct http1_msg *m)
+{
+	lb_head_put(h, src + m->method_off, m->method_len);
+	lb_head_put(h, " ", 1);
+	s->key_uri_off = (uint32_t)h->n;
+	s->key_uri_len = m->path_len;
+	if (!m->origin_len) { /* "http://host" */
+		lb_head_put(h, "/", 1);
+		s->key_uri_len = 1;
+	}
+	lb_head_put(h, src + m->origin_off, m->origin_len);
+	/* a 1.0 client's request stays 1.0: the server then frames its answer for it (no
+	 * chunking) and needs no Host; 1.1 to 1.9 go on as 1.1 */
+	lb_head_str(h, m->minor ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
+	if (m->absolute)
+		lb_http_put_value(s, h, "Host", 4, src + m->host_off, m->host_len);
+}
+
+static void
+lb_http_put_fields(struct lb_session *s, struct lb_head *h, const char *src,
+                   const struct http1_msg *m)
+{
+	bool framing = false;
+	for (size_t i = 0; i < m->nheaders; i++) {
+		const struct http1_header *f = &m->headers[i];
+		if ((f->flags & (HTTP1_H_HOP | HTTP1_H_XFP)) ||
+		    ((f->flags & HTTP1_H_HOST) && m->absolute))
+			continue;
+		if (!(f->flags & (HTTP1_H_CL | HTTP1_H_TE)))
+			lb_http_put_field(s, h, src, f);
+		else if (!framing)
+			lb_http_put_framing(s, h, m);
+		framing |= (f->flags & (HTTP1_H_CL | HTTP1_H_TE)) != 0;
+	}
 }
 
 /* The request head as sent to the server, into b->h; -ENOBUFS if it does not fit. */
@@ -141,18 +213,9 @@ lb_http_build_head(struct lb_session *s, const char *src)
 	struct lb_bufs *b = s->b;
 	const struct http1_msg *m = &b->req;
 	struct lb_head h = {.p = b->h, .cap = b->csize + LB_HEAD_EXTRA};
-	lb_head_put(&h, src + m->method_off, m->method_len);
-	lb_head_put(&h, " ", 1);
-	s->key_uri_off = (uint32_t)h.n;
-	s->key_uri_len = m->path_len;
 	s->has_key_hdr = false;
-	lb_head_put(&h, src + m->target_off, m->target_len);
-	/* a 1.0 client's request stays 1.0: the server then frames its answer for it (no
-	 * chunking) and needs no Host */
-	lb_head_str(&h, m->minor ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
-	for (size_t i = 0; i < m->nheaders; i++)
-		if (!(m->headers[i].flags & (HTTP1_H_HOP | HTTP1_H_XFP)))
-			lb_http_put_field(s, &h, src, &m->headers[i]);
+	lb_http_put_request_line(s, &h, src, m);
+	lb_http_put_fields(s, &h, src, m);
 	const struct http1_header *up = m->upgrade ? http1_find(m, src, "upgrade") : NULL;
 	if (up) {
 		lb_head_str(&h, "Connection: upgrade\r\nUpgrade: ");

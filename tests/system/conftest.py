@@ -11,7 +11,7 @@ SHARED = ROOT.parent / "shared"
 
 # http mode has two I/O paths (`lb.io-uring`): these modules run every test on both
 LB_BOTH_PATHS = {"test_lb_http", "test_lb_limits", "test_lb_segments", "test_lb_ops",
-                 "test_lb_balance", "test_lb_defects"}
+                 "test_lb_balance", "test_lb_battery", "test_lb_defects"}
 
 
 def pytest_generate_tests(metafunc):

@@ -109,7 +109,8 @@ test_methods(void **state)
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		char s[128];
-		snprintf(s, sizeof(s), "%s / HTTP/1.1\r\nHost: h\r\n\r\n", cases[i].name);
+		const char *target = cases[i].method == HTTP1_CONNECT ? "h:443" : "/";
+		snprintf(s, sizeof(s), "%s %s HTTP/1.1\r\nHost: h\r\n\r\n", cases[i].name, target);
 		assert_int_equal(req(s), strlen(s));
 		assert_int_equal(msg.method, cases[i].method);
 		assert_int_equal(msg.method_len, strlen(cases[i].name));
@@ -257,15 +258,128 @@ test_keep_alive(void **state)
 static void
 test_absolute_form(void **state)
 {
+	/* The authority stands for Host, which may differ (RFC 9112 3.2.2); path and query
+	 * are the origin-form to send on. */
 	const char *s = "GET http://example.com:8080/a/b?x=1&y=2 HTTP/1.1\r\n"
-	                "Host: example.com:8080\r\n\r\n";
+	                "Host: other.example\r\n\r\n";
 	assert_int_equal(req(s), strlen(s));
+	assert_true(msg.absolute);
+	assert_true(msg.has_host);
 	assert_int_equal(msg.target_len, strlen("http://example.com:8080/a/b?x=1&y=2"));
-	assert_int_equal(msg.path_len, strlen("http://example.com:8080/a/b"));
+	assert_int_equal(msg.origin_len, strlen("/a/b?x=1&y=2"));
+	assert_memory_equal(s + msg.origin_off, "/a/b?x=1&y=2", msg.origin_len);
+	assert_int_equal(msg.path_len, strlen("/a/b"));
+	assert_int_equal(msg.host_len, strlen("example.com:8080"));
 	assert_memory_equal(s + msg.host_off, "example.com:8080", msg.host_len);
-	/* No '?': the path is the whole target; obs-text is allowed in it. */
-	assert_true(req("GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n") > 0);
-	assert_int_equal(msg.path_len, msg.target_len);
+	assert_split(s, strlen(s), false, 0);
+	/* Any case of the scheme; an empty path; HTTP/1.0 needs no Host. */
+	const char *t = "GET HTTPS://[2001:db8::1]:8443 HTTP/1.0\r\n\r\n";
+	assert_int_equal(req(t), strlen(t));
+	assert_true(msg.absolute);
+	assert_false(msg.has_host);
+	assert_int_equal(msg.origin_len, 0);
+	assert_int_equal(msg.path_len, 0);
+	assert_memory_equal(t + msg.host_off, "[2001:db8::1]:8443", msg.host_len);
+	/* origin-form: the whole target */
+	const char *o = "GET /a?b HTTP/1.1\r\nHost: h\r\n\r\n";
+	assert_int_equal(req(o), strlen(o));
+	assert_false(msg.absolute);
+	assert_int_equal(msg.origin_off, msg.target_off);
+	assert_int_equal(msg.origin_len, msg.target_len);
+	assert_memory_equal(o + msg.host_off, "h", msg.host_len);
+}
+
+/* Targets that are not one of RFC 9112's four forms, or that a server could misread. */
+static const struct {
+	const char *line;
+	int r;
+} target_cases[] = {
+    {"GET noslash HTTP/1.1", HTTP1_E400},
+    {"GET evil.example:80 HTTP/1.1", HTTP1_E400},
+    {"GET * HTTP/1.1", HTTP1_E400},
+    {"POST * HTTP/1.1", HTTP1_E400},
+    {"OPTIONS *x HTTP/1.1", HTTP1_E400},
+    {"OPTIONS * HTTP/1.1", 1},
+    {"OPTIONS /x HTTP/1.1", 1},
+    {"CONNECT h:443 HTTP/1.1", 1},
+    {"CONNECT [::1]:443 HTTP/1.1", 1},
+    {"CONNECT /x HTTP/1.1", HTTP1_E400},
+    {"CONNECT u@h:443 HTTP/1.1", HTTP1_E400},
+    {"GET http://u:p@h/ HTTP/1.1", HTTP1_E400},
+    {"GET http://h@evil.example/ HTTP/1.1", HTTP1_E400},
+    {"GET http:///x HTTP/1.1", HTTP1_E400},
+    {"GET http://:80/x HTTP/1.1", HTTP1_E400},
+    {"GET http://h:8o/x HTTP/1.1", HTTP1_E400},
+    {"GET http://[::1/x HTTP/1.1", HTTP1_E400},
+    {"GET http://[::1]x/ HTTP/1.1", HTTP1_E400},
+    {"GET http://h?a HTTP/1.1", HTTP1_E400},
+    {"GET http:h/x HTTP/1.1", HTTP1_E400},
+    {"GET http:/h/x HTTP/1.1", HTTP1_E400},
+    {"GET ftp://h/x HTTP/1.1", HTTP1_E400},
+    {"GET httpx://h/x HTTP/1.1", HTTP1_E400},
+    {"GET mailto:a@b HTTP/1.1", HTTP1_E400},
+    {"GET http://h:/x HTTP/1.1", 1},
+    {"GET http://h.example./x HTTP/1.1", 1},
+    {"GET /a#frag HTTP/1.1", HTTP1_E400},
+    {"GET # HTTP/1.1", HTTP1_E400},
+    {"GET http://h/#x HTTP/1.1", HTTP1_E400},
+    {"GET /caf\xc3\xa9 HTTP/1.1", HTTP1_E400},
+    {"GET http://\xc3\xa9/ HTTP/1.1", HTTP1_E400},
+    /* the word-at-a-time scan meets '#' and obs-text past its first 8 bytes */
+    {"GET /aaaaaaaaaaaaaaaaaaaaaaa#bbbbbbbbbbbbbbbb HTTP/1.1", HTTP1_E400},
+    {"GET /aaaaaaaaaaaaaaaaaaaaaaa\x80"
+     "bbbbbbbbbbbbbbbb HTTP/1.1",
+     HTTP1_E400},
+    {"GET /aaaaaaaaaaaaaaaaaaaaaaa\xff"
+     "bbbbbbbbbbbbbbbb HTTP/1.1",
+     HTTP1_E400},
+    {"GET /aaaaaaaaaaaaaaaaaaaaaaa%23bbbbbbbbbbbbbbbb HTTP/1.1", 1},
+    {"GET /a{b}|c^d`\\e\"<f> HTTP/1.1", 1},
+};
+
+static void
+test_target_forms(void **state)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(target_cases); i++) {
+		char s[256];
+		snprintf(s, sizeof(s), "%s\r\nHost: h\r\n\r\n", target_cases[i].line);
+		int r = req(s);
+		if (target_cases[i].r > 0 ? r != (int)strlen(s) : r != target_cases[i].r)
+			fail_msg("%s gives %d", target_cases[i].line, r);
+		assert_split(s, strlen(s), false, 0);
+	}
+	/* An error as soon as no target could follow: no 0 while the target is read. */
+	assert_int_equal(req("GET x"), HTTP1_E400);
+	assert_int_equal(req("GET *"), HTTP1_E400);
+	assert_int_equal(req("GET http:x"), HTTP1_E400);
+	assert_int_equal(req("GET http://u@"), HTTP1_E400);
+	assert_int_equal(req("GET http:///"), HTTP1_E400);
+	assert_int_equal(req("GET http://:"), HTTP1_E400);
+	assert_int_equal(req("GET /a#"), HTTP1_E400);
+	assert_int_equal(req("GET HtTp"), 0);
+	assert_int_equal(req("GET https:/"), 0);
+	assert_int_equal(req("GET http://[::1"), 0);
+	assert_int_equal(req("GET http://h:8"), 0);
+	assert_int_equal(req("OPTIONS *"), 0);
+}
+
+/* HTTP/1.2 to 1.9 are 1.1 to us (RFC 9110 2.5); another major version is not HTTP/1. */
+static void
+test_version(void **state)
+{
+	const char *s = "GET / HTTP/1.2\r\nHost: h\r\n\r\n";
+	assert_int_equal(req(s), strlen(s));
+	assert_int_equal(msg.minor, 1);
+	assert_true(msg.keep_alive);
+	assert_int_equal(req("GET / HTTP/1.9\r\n\r\n"), HTTP1_E400); /* 1.1 rules: Host */
+	assert_true(req("GET / HTTP/1.9\r\nHost: h\r\n\r\n") > 0);
+	assert_int_equal(msg.minor, 1);
+	assert_true(req("GET / HTTP/1.0\r\n\r\n") > 0);
+	assert_int_equal(msg.minor, 0);
+	assert_true(resp("HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n", HTTP1_GET) > 0);
+	assert_int_equal(msg.minor, 1);
+	assert_int_equal(req("GET / HTTP/2.0\r\nHost: h\r\n\r\n"), HTTP1_E505);
+	assert_int_equal(req("GET / HTTP/1.10\r\nHost: h\r\n\r\n"), HTTP1_E400);
 }
 
 static void
@@ -328,7 +442,7 @@ test_hop_by_hop(void **state)
 	                "Connection: transfer-encoding-x\r\nX-Forwarded-Proto: https\r\n\r\n";
 	assert_int_equal(req(s), strlen(s));
 	static const unsigned flags[] = {
-	    HTTP1_H_HOST, HTTP1_H_HOP, 0,           HTTP1_H_HOP, HTTP1_H_HOP, HTTP1_H_HOP,
+	    HTTP1_H_HOST, HTTP1_H_HOP, HTTP1_H_CL,  HTTP1_H_HOP, HTTP1_H_HOP, HTTP1_H_HOP,
 	    HTTP1_H_HOP,  HTTP1_H_HOP, HTTP1_H_HOP, HTTP1_H_HOP, HTTP1_H_HOP, HTTP1_H_XFP,
 	};
 	assert_int_equal(msg.nheaders, ARRAY_SIZE(flags));
@@ -341,7 +455,7 @@ test_hop_by_hop(void **state)
 	const char *t = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
 	                "Connection: transfer-encoding\r\n\r\n";
 	assert_int_equal(req(t), strlen(t));
-	assert_int_equal(msg.headers[1].flags, 0);
+	assert_int_equal(msg.headers[1].flags, HTTP1_H_TE);
 	assert_int_equal(msg.body, HTTP1_BODY_CHUNKED);
 }
 
@@ -400,15 +514,16 @@ static const struct {
     {"chunked", 1},
     {"Chunked", 1},
     {"chunked ", 1},
-    {"gzip, chunked", 1},
-    {"x-gzip,deflate,compress ,\tchunked", 1},
+    /* other codings are valid, but a request's body is chunked and nothing else */
+    {"gzip, chunked", HTTP1_E501},
+    {"x-gzip,deflate,compress ,\tchunked", HTTP1_E501},
     {"chunked, identity", HTTP1_E400},
     {"chunked, gzip", HTTP1_E400},
     {"chunked, chunked", HTTP1_E400},
     {"chunked,", HTTP1_E400},
     {",chunked", HTTP1_E400},
     {"", HTTP1_E400},
-    {"gzip", HTTP1_E400},
+    {"gzip", HTTP1_E501},
     {"chunked;q=1", HTTP1_E400},
     {"\"chunked\"", HTTP1_E400},
     {"identity", HTTP1_E501},
@@ -433,8 +548,12 @@ test_transfer_encoding(void **state)
 			fail_msg("Transfer-Encoding: %s body %d", te_cases[i].value, msg.body);
 	}
 	/* Two fields make one list. */
-	assert_true(req("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n"
-	                "Transfer-Encoding: chunked\r\n\r\n") > 0);
+	assert_int_equal(req("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n"
+	                     "Transfer-Encoding: chunked\r\n\r\n"),
+	                 HTTP1_E501);
+	/* A response may have codings before chunked. */
+	assert_true(resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", HTTP1_GET) >
+	            0);
 	assert_int_equal(msg.body, HTTP1_BODY_CHUNKED);
 	assert_int_equal(req("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
 	                     "Transfer-Encoding: chunked\r\n\r\n"),
@@ -486,6 +605,12 @@ static const struct bad_case smuggling[] = {
     {S("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), HTTP1_E400},
     {S("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"), HTTP1_E400},
     {S("GET / HTTP/1.1\r\nHost: user@a\r\n\r\n"), HTTP1_E400},
+    {S("GET / HTTP/1.1\r\nHost: a:8o\r\n\r\n"), HTTP1_E400},
+    {S("GET / HTTP/1.1\r\nHost: a:80:80\r\n\r\n"), HTTP1_E400},
+    {S("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n"), HTTP1_E400},
+    {S("GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n"), HTTP1_E400},
+    {S("GET / HTTP/1.1\r\nHost: a]b\r\n\r\n"), HTTP1_E400},
+    {S("GET / HTTP/1.1\r\nHost: [a[b]\r\n\r\n"), HTTP1_E400},
     {S("GET  / HTTP/1.1\r\nHost: h\r\n\r\n"), HTTP1_E400},
     {S("GET /  HTTP/1.1\r\nHost: h\r\n\r\n"), HTTP1_E400},
     {S("GET / HTTP/1.1 \r\nHost: h\r\n\r\n"), HTTP1_E400},
@@ -498,7 +623,7 @@ static const struct bad_case smuggling[] = {
     {S("GET / HTTP/1.10\r\nHost: h\r\n\r\n"), HTTP1_E400},
     {S("GET /\r\n\r\n"), HTTP1_E400},
     {S("GET / HTTP/2.0\r\nHost: h\r\n\r\n"), HTTP1_E505},
-    {S("GET / HTTP/1.2\r\nHost: h\r\n\r\n"), HTTP1_E505},
+    {S("GET / HTTP/3.1\r\nHost: h\r\n\r\n"), HTTP1_E505},
     {S("GET / HTTP/0.9\r\n\r\n"), HTTP1_E505},
     {S("G(T / HTTP/1.1\r\nHost: h\r\n\r\n"), HTTP1_E400},
     {S("/ HTTP/1.1\r\nHost: h\r\n\r\n"), HTTP1_E400},
@@ -812,6 +937,7 @@ main(void)
 	    cmocka_unit_test(test_pipelined),         cmocka_unit_test(test_leading_empty_lines),
 	    cmocka_unit_test(test_bare_lf),           cmocka_unit_test(test_split),
 	    cmocka_unit_test(test_keep_alive),        cmocka_unit_test(test_absolute_form),
+	    cmocka_unit_test(test_target_forms),      cmocka_unit_test(test_version),
 	    cmocka_unit_test(test_upgrade),           cmocka_unit_test(test_expect),
 	    cmocka_unit_test(test_hop_by_hop),        cmocka_unit_test(test_content_length),
 	    cmocka_unit_test(test_transfer_encoding), cmocka_unit_test(test_smuggling),
