@@ -14,8 +14,8 @@ DEBS_BUILD := gcc clang meson ninja-build pkg-config libyaml-dev libsystemd-dev 
               libunbound-dev libevent-dev libssl-dev dns-root-data liburing-dev
 DEBS_TEST  := libcmocka-dev python3-pytest libclang-rt-14-dev iproute2 psmisc util-linux knot knot-dnsutils \
               python3-spf python3-dkim opendkim libmail-dkim-perl \
-              nginx libnginx-mod-http-echo libnginx-mod-stream wrk nftables
-DEBS_BENCH := lsof libspf2-dev haproxy
+              nginx libnginx-mod-http-echo libnginx-mod-stream wrk nftables haproxy
+DEBS_BENCH := lsof libspf2-dev
 DEBS       := $(DEBS_BUILD) $(DEBS_TEST) $(DEBS_BENCH)
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
