@@ -1,6 +1,8 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +71,35 @@ log_detect_journal(void)
 	              (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
+/* The pid of the prefix, asked once: getpid(2) is a system call (glibc keeps no cache), one
+ * per access line. A forked child forgets the parent's. */
+static _Atomic pid_t log_pid;
+static pthread_once_t log_pid_once = PTHREAD_ONCE_INIT;
+
+static void
+log_pid_forget(void)
+{
+	atomic_store_explicit(&log_pid, 0, memory_order_relaxed);
+}
+
+static void
+log_pid_watch(void)
+{
+	pthread_atfork(NULL, NULL, log_pid_forget);
+}
+
+static pid_t
+log_getpid(void)
+{
+	pid_t pid = atomic_load_explicit(&log_pid, memory_order_relaxed);
+	if (!pid) {
+		pthread_once(&log_pid_once, log_pid_watch);
+		pid = getpid();
+		atomic_store_explicit(&log_pid, pid, memory_order_relaxed);
+	}
+	return pid;
+}
+
 static size_t
 log_prefix(char *line, size_t n, enum log_level level)
 {
@@ -82,7 +113,7 @@ log_prefix(char *line, size_t n, enum log_level level)
 	size_t len = strftime(line, n, "%Y-%m-%dT%H:%M:%S", &tm);
 	len +=
 	    (size_t)snprintf(line + len, n - len, ".%03ld rampart[%ld] %s: ", ts.tv_nsec / 1000000,
-	                     (long)getpid(), log_names[level]);
+	                     (long)log_getpid(), log_names[level]);
 	return len;
 }
 

@@ -569,18 +569,31 @@ lb_http_idempotent(int method)
 	       method == HTTP1_DELETE || method == HTTP1_OPTIONS || method == HTTP1_TRACE;
 }
 
-/* The server failed before any response byte: again elsewhere when safe, else 502. */
+/*
+ * The server failed before any response byte: again elsewhere when safe, else 502. On a
+ * pooled connection that is the server closing it as idle while the request was on its way
+ * (as HAProxy and nginx, not held against the server): again on a new connection to the same
+ * server, safe also when no byte of the request went out.
+ */
 static bool
 lb_http_retry(struct lb_session *s)
 {
-	if (s->resp_started || s->req_body != HTTP1_BODY_NONE || !lb_http_idempotent(s->method)) {
-		lb_session_passive(s, s->srv, false);
+	bool stale = s->s->reused && !s->resp_started;
+	bool unsent = !s->b->h_sent && !lb_side_sending(&s->s->sd);
+	bool safe = s->req_body == HTTP1_BODY_NONE && lb_http_idempotent(s->method);
+	if (s->resp_started || !(safe || (stale && unsent))) {
+		if (!stale)
+			lb_session_passive(s, s->srv, false);
 		lb_http_error(s, 502);
 		return false;
 	}
 	s->b->h_sent = 0;
 	s->state = LB_S_QUEUED;
-	return lb_http_next_server(s);
+	if (!stale)
+		return lb_http_next_server(s);
+	struct balance_key key;
+	lb_http_key(s, &key);
+	return lb_http_assigned(s, lb_session_reconnect(s, &key));
 }
 
 /*

@@ -747,6 +747,21 @@ lb_session_server_failed(struct lb_session *s, const struct balance_key *key)
 }
 
 int
+lb_session_reconnect(struct lb_session *s, const struct balance_key *key)
+{
+	struct lb_sconn *sc = s->s, *fresh;
+	s->s = NULL;
+	lb_sconn_free(sc);
+	if (lb_sconn_open(s, s->srv, &fresh) < 0)
+		return lb_session_server_failed(s, key);
+	fresh->owner = s;
+	s->s = fresh;
+	s->state = LB_S_CONNECT;
+	lb_session_deadline(s, s->lc->timeout.connect_ms);
+	return 0;
+}
+
+int
 lb_session_connected(struct lb_session *s)
 {
 	struct lb_sconn *sc = s->s;
@@ -934,20 +949,28 @@ void
 lb_session_passive(struct lb_session *s, struct lb_server *srv, bool ok)
 {
 	int r = lb_pool_passive(s->pool, srv, ok, ev_now_ns(lb_session_loop(s)));
+	if (r != LB_PASSIVE_EJECTED && r != LB_PASSIVE_RECOVERED)
+		return;
+	char lis[256], name[256];
+	log_quote(lis, sizeof(lis), s->pool->listener);
+	log_quote(name, sizeof(name), srv->name);
 	if (r == LB_PASSIVE_EJECTED)
-		log_warn("server down listener=%s server=%s reason=\"%u consecutive errors\"",
-		         s->pool->listener, srv->name, s->pool->passive_errors);
-	else if (r == LB_PASSIVE_RECOVERED)
-		log_info("server up listener=%s server=%s reason=\"answered after cooldown\"",
-		         s->pool->listener, srv->name);
+		log_warn("server down listener=%s server=%s reason=\"%u consecutive errors\"", lis,
+		         name, s->pool->passive_errors);
+	else
+		log_info("server up listener=%s server=%s reason=\"answered after cooldown\"", lis,
+		         name);
 }
 
 void
 lb_session_log_no_server(struct lb_session *s)
 {
 	int expected = 0;
-	if (atomic_compare_exchange_strong(&s->pool->all_down_logged, &expected, 1))
-		log_error("no server available listener=%s", s->pool->listener);
+	if (atomic_compare_exchange_strong(&s->pool->all_down_logged, &expected, 1)) {
+		char lis[256];
+		log_quote(lis, sizeof(lis), s->pool->listener);
+		log_error("no server available listener=%s", lis);
+	}
 }
 
 bool

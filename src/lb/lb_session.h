@@ -98,7 +98,8 @@ struct lb_sconn {
 	struct lb_sconn *next;    /* idle stack */
 	uint64_t idle_since;
 	bool connecting;
-	bool reused;  /* served a request before: a failure before any response byte is retried */
+	bool reused;  /* served a request before: a failure before any response byte is retried
+	               * on a new connection (lb_session_reconnect) */
 	bool noreuse; /* PROXY header sent, or transparent: never pooled */
 	bool dead;    /* closed, on the worker's dead list until its last ring operation */
 };
@@ -238,6 +239,11 @@ int lb_session_connected(struct lb_session *s);
 /* The server connection failed before any response: passive error, connection closed, slot
  * given back; returns as lb_session_assign for the retry (key as before). */
 int lb_session_server_failed(struct lb_session *s, const struct balance_key *key);
+/* A pooled connection failed before any response byte: the server closed it as idle while the
+ * request was on its way, a race of every pool and no failure of the server's. The same server
+ * again on a new connection, with the same slot: no try counted, no passive error, the server
+ * not excluded. Returns as lb_session_assign (a failed connect is an ordinary failed try). */
+int lb_session_reconnect(struct lb_session *s, const struct balance_key *key);
 /* The request is over: the slot is given back and the connection pooled when reuse. */
 void lb_session_release_server(struct lb_session *s, bool reuse);
 

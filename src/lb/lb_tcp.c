@@ -20,11 +20,14 @@ lb_tcp_end(struct lb_session *s)
 		char peer[NET_ADDR_STRLEN] = "-";
 		net_addr_format(&s->peer, true, peer, sizeof(peer));
 		uint64_t ms = (ev_now_ns(lb_session_loop(s)) - s->t_req) / 1000000;
+		/* names may hold '"', '=' or '\\': quoted as in http mode, the line parses back */
+		char lis[256], srv[256];
+		log_quote(lis, sizeof(lis), s->pool->listener);
+		log_quote(srv, sizeof(srv), s->log_server ? s->log_server : "-");
 		log_info(
 		    "access listener=%s client=%s server=%s bytes_in=%llu bytes_out=%llu ms=%llu",
-		    s->pool->listener, peer, s->log_server ? s->log_server : "-",
-		    (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
-		    (unsigned long long)ms);
+		    lis, peer, srv, (unsigned long long)s->bytes_in,
+		    (unsigned long long)s->bytes_out, (unsigned long long)ms);
 	}
 	lb_session_close(s);
 }

@@ -246,8 +246,9 @@ lb_listen_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
 		}
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
 			/* out of descriptors: wait for the tick instead of spinning */
-			log_warn("cannot accept listener=%s error=\"%s\"",
-			         L->w->cur->gen->pools[L->li]->listener, strerror(errno));
+			char l[128];
+			log_quote(l, sizeof(l), L->w->cur->gen->pools[L->li]->listener);
+			log_warn("cannot accept listener=%s error=\"%s\"", l, strerror(errno));
 			lb_listen_pause(L);
 		}
 		return;

@@ -1,4 +1,4 @@
-"""`rampart lb` http mode, three defects users reported, each against real servers:
+"""`rampart lb` http mode, four defects users reported, each against real servers:
 
 - a response whose head the lb rewrites (its Connection differs from what the lb answers the
   client: an HTTP/1.0 server, `Connection: close` either side, an HTTP/1.0 client) streams
@@ -8,7 +8,11 @@
   later request of a kept-alive connection, and the access log gives it its own line (was: a
   bare close, the error logged under the previous request or not at all);
 - the access log quotes and escapes what the client sent, so a line always reads back to the
-  same fields (was: the path written raw, `path=/a"b=c`).
+  same fields (was: the path written raw, `path=/a"b=c`), and in tcp mode the listener and
+  server names as http mode does (was: written raw);
+- a request that finds its pooled server connection closed by the server (before any answer
+  byte) goes again on a new connection to the same server (was: 503 with a single server, the
+  server counted as failed and excluded).
 """
 import hashlib
 import re
@@ -88,6 +92,47 @@ while True:
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 """
 
+# A keep-alive server (Connection: keep-alive, Content-Length) that closes a connection when
+# the next request arrives on it, without a byte of answer: what the balancer sees when a
+# server closes an idle connection just as a request goes out on it (the race of every pool;
+# a close while idle is seen and the connection dropped before it is used again). mode: "fin"
+# a plain close, "reset" an abortive one (RST). Every answer's body is "ok\n".
+STALE_SERVER = r"""
+import socket, struct, sys, threading
+port, mode = int(sys.argv[1]), sys.argv[3]
+def serve(c):
+    with c:
+        buf, n = b"", 0
+        while True:
+            while b"\r\n\r\n" not in buf:
+                b = c.recv(65536)
+                if not b:
+                    return
+                buf += b
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            n += 1
+            if n == 2:
+                if mode == "reset":
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+            for ln in head.split(b"\r\n")[1:]:
+                k, _, v = ln.partition(b":")
+                if k.strip().lower() == b"content-length":
+                    want = int(v)
+                    while len(buf) < want:
+                        b = c.recv(65536)
+                        if not b:
+                            return
+                        buf += b
+                    buf = buf[want:]
+            c.sendall(b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n"
+                      b"Content-Length: 3\r\n\r\nok\n")
+s = socket.create_server(("127.0.0.1", port))
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"""
+
 
 # ---------------------------------------------------------------- helpers
 
@@ -96,7 +141,8 @@ def py_http(tmp_path):
     """py_http(kind) -> "127.0.0.1:PORT" of a Python server on the files of tmp_path/files:
     "http.server" is `python3 -m http.server` (HTTP/1.0 answers, closes after each),
     "http.server-1.1" the same with `--protocol HTTP/1.1` (keep-alive, no Connection field),
-    "close" and "length-1.0" the one-write server above."""
+    "close" and "length-1.0" the one-write server above, "stale-fin" and "stale-reset" the
+    keep-alive server that closes a connection at its second request."""
     procs = []
     files = tmp_path / "files"
     files.mkdir(exist_ok=True)
@@ -110,6 +156,8 @@ def py_http(tmp_path):
                    "--directory", str(files)]
             if kind.endswith("1.1"):
                 cmd += ["--protocol", "HTTP/1.1"]
+        elif kind.startswith("stale-"):
+            cmd = [sys.executable, "-c", STALE_SERVER, str(port), str(files), kind[6:]]
         else:
             cmd = [sys.executable, "-c", ONE_WRITE_SERVER, str(port), str(files), kind]
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -231,17 +279,18 @@ def parse_fields(line):
 
 
 ACCESS_KEYS = ["listener", "client", "server", "method", "path", "status", "bytes", "ms"]
+TCP_ACCESS_KEYS = ["listener", "client", "server", "bytes_in", "bytes_out", "ms"]
 
 
-def access_of(l, client_port):
+def access_of(l, client_port, keys=ACCESS_KEYS):
     """The access lines of one client connection, each [(key, value)] checked to read back as
-    exactly the access line's fields."""
+    exactly the access line's fields (keys: those of an http line, or TCP_ACCESS_KEYS)."""
     out = []
     for raw in l.log_path.read_bytes().splitlines():
         if b" access " not in raw:
             continue
         fields = parse_fields(raw.split(b" access ", 1)[1])
-        assert [k for k, _ in fields] == ACCESS_KEYS, raw
+        assert [k for k, _ in fields] == keys, raw
         if dict(fields)["client"] == b"127.0.0.1:%d" % client_port:
             out.append(dict(fields))
     return out
@@ -386,3 +435,63 @@ def test_access_log_values_read_back(lb, nginx):
     # nothing the client sent reached the log raw
     for bad in (b'/a"b', b'q"', b"\xff", b"\xc3", b"\xe2"):
         assert bad not in raw, bad
+
+
+def test_tcp_access_line_reads_back(lb, nginx, run):
+    """Listener and server names may hold '"', '=' and '\\' (no blank or control byte): the
+    tcp access line quotes them as the http one does, and reads back as its fields (was: the
+    names written raw, `listener=raw"l=1\\`)."""
+    s1 = nginx("s1")
+    port = free_port()
+    lis, srv = 'raw"l=1\\', 's"1=\\x'
+    l = lb([listener(lis, port, [server(srv, s1.addr)], mode="tcp", check=NO_CHECK)])
+    r = run("check-config", l.config)
+    assert r.returncode == 0, r.stderr
+    req = b"GET / HTTP/1.0\r\n\r\n"
+    out = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        me = c.getsockname()[1]
+        c.sendall(req)
+        while b := c.recv(65536):  # nginx closes after an HTTP/1.0 answer
+            out += b
+    assert out.startswith(b"HTTP/1.1 200 ") and out.endswith(b"\r\n\r\ns1\n"), out
+    (line,) = wait_for(lambda: access_of(l, me, TCP_ACCESS_KEYS), 10, what="the access line")
+    assert (line["listener"], line["server"]) == (lis.encode(), srv.encode()), line
+    assert line["client"] == b"127.0.0.1:%d" % me, line
+    assert (line["bytes_in"], line["bytes_out"]) == (b"%d" % len(req), b"%d" % len(out)), line
+
+
+# ---------------------------------------------------------------- 4: a pooled connection closed
+
+@pytest.mark.parametrize("client", ["kept-alive", "new-connections"])
+@pytest.mark.parametrize("close", ["fin", "reset"])
+def test_pooled_connection_its_server_closed_is_no_failure(lb, py_http, close, client):
+    """A request that finds its pooled connection closed by the server goes again on a new
+    connection to the same server: a single server answers every one (200), the retry is no
+    try (retries: 0) and no error of the server's (passive.errors: 1 would take it out). A
+    request that cannot go again (its body went out) gets 502, and the server stays up."""
+    addr = py_http(f"stale-{close}")
+    port = free_port()
+    l = lb([listener("web", port, [server("s1", addr)], check=NO_CHECK, retries=0,
+                     passive={"errors": 1})])
+    n = 8  # after the first, each request finds the connection the one before it pooled
+    if client == "kept-alive":
+        with Conn(port) as c:
+            for i in range(n):
+                c.send(request(b"/ka/%d" % i, "keep-alive"))
+                status, _, body, closed = c.read_one(timeout=10)
+                assert (status, body, closed) == (200, b"ok\n", False), (i, status, body)
+    else:
+        for i in range(n):
+            with Conn(port) as c:
+                c.send(request(b"/new/%d" % i, "keep-alive"))
+                status, _, body, _ = c.read_one(timeout=10)
+                assert (status, body) == (200, b"ok\n"), (i, status, body)
+    with Conn(port) as c:
+        c.send(b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+        assert c.read_one(timeout=10)[0] == 502
+    assert l.servers()["s1"]["health"] == "up", l.servers()
+    assert not l.log_lines("server down"), l.log()
+    with Conn(port) as c:
+        c.send(request(b"/after", "keep-alive"))
+        assert c.read_one(timeout=10)[:3:2] == (200, b"ok\n")

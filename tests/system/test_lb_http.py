@@ -42,6 +42,17 @@ def read_response(sock, timeout=10):
     raise AssertionError(f"no complete response: {buf[:300]!r}")
 
 
+def logged(backend, needle, n):
+    """The backend's access log entries whose request contains needle, once there are n: nginx
+    writes a line after its response, so the client can have the answer before the line."""
+    def entries():
+        return [e for e in backend.access_log() if needle in e["request"]]
+    wait_for(lambda: len(entries()) >= n, 10, what=f"{n} access log lines for {needle}")
+    log = entries()
+    assert len(log) == n, log
+    return log
+
+
 # ---------------------------------------------------------------- keep-alive, chunked
 
 def test_keepalive_reuses_one_server_connection(lb, nginx):
@@ -56,8 +67,7 @@ def test_keepalive_reuses_one_server_connection(lb, nginx):
         socks.add(id(c.sock))
     c.close()
     assert len(socks) == 1  # the client connection was kept
-    log = [e for e in s1.access_log() if "/ka/" in e["request"]]
-    assert len(log) == 6
+    log = logged(s1, "/ka/", 6)
     assert len({e["connection"] for e in log}) == 1, log  # one server connection, reused
     assert [int(e["connection_requests"]) for e in log] == sorted(
         int(e["connection_requests"]) for e in log)
@@ -68,8 +78,8 @@ def test_server_connection_pooled_across_client_connections(lb, nginx):
     l = one_backend_lb(lb, s1)
     for i in range(4):
         assert http_get(l.port, f"/pool/{i}")[0] == 200
-    log = [e for e in s1.access_log() if "/pool/" in e["request"]]
-    assert len(log) == 4 and len({e["connection"] for e in log}) == 1, log
+    log = logged(s1, "/pool/", 4)
+    assert len({e["connection"] for e in log}) == 1, log
 
 
 def test_pooled_connection_the_server_closes_is_let_go(lb):

@@ -387,6 +387,31 @@ test_log_fatal_exits(void **state)
 	(void)p;
 }
 
+/* The pid in the prefix is asked once per process: a forked child writes its own. */
+static void
+test_log_pid_after_fork(void **state)
+{
+	log_info("parent");
+	char want[64];
+	snprintf(want, sizeof(want), " rampart[%ld] info: parent\n", (long)getpid());
+	assert_non_null(strstr(test_log_drain(state), want));
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		log_info("child");
+		_exit(0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	snprintf(want, sizeof(want), " rampart[%ld] info: child\n", (long)pid);
+	assert_non_null(strstr(test_log_drain(state), want));
+	log_info("parent again");
+	snprintf(want, sizeof(want), " rampart[%ld] info: parent again\n", (long)getpid());
+	assert_non_null(strstr(test_log_drain(state), want));
+}
+
 #define TEST_LOG(fn) cmocka_unit_test_setup_teardown(fn, test_log_setup, test_log_teardown)
 
 int
@@ -407,6 +432,7 @@ main(void)
 	    cmocka_unit_test(test_log_quote_mem),
 	    cmocka_unit_test(test_log_quote_mem_cut),
 	    TEST_LOG(test_log_fatal_exits),
+	    TEST_LOG(test_log_pid_after_fork),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
