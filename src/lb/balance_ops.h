@@ -25,6 +25,7 @@ struct balance_ops {
 };
 
 struct balance_hash_table;
+struct balance_rr;
 
 struct balance {
 	const struct balance_ops *ops;
@@ -36,6 +37,7 @@ struct balance {
 	struct balance_cand *cand; /* scratch, pool->n entries, so picking never allocates */
 	uint64_t total;            /* sum of the weights in cand after balance_candidates */
 	struct balance_hash_table *hash;
+	struct balance_rr *rr; /* roundrobin: its turn orders */
 };
 
 extern const struct balance_ops balance_rr_ops;
@@ -62,6 +64,8 @@ size_t balance_candidates(struct balance *b, uint64_t now_ns, const uint64_t *ex
 /* Whether s itself may take the request (the hash lookup checks its table's choice). */
 bool balance_fits(const struct balance *b, const struct lb_server *s, uint64_t now_ns,
                   const uint64_t *exclude);
+/* The balancer's random stream (splitmix64). */
+uint64_t balance_random_next(struct balance *b);
 /* A weighted-random index into cand[0..n), n > 0, total = sum of their weights. */
 size_t balance_random_index(struct balance *b, const struct balance_cand *cand, size_t n,
                             uint64_t total);

@@ -13,7 +13,7 @@
 #define BALANCE_RANDOM_EWMA_PENALTY_NS 1000000000ull
 
 /* splitmix64: small, fast, and passes BigCrush; quality beyond that buys nothing here */
-static uint64_t
+uint64_t
 balance_random_next(struct balance *b)
 {
 	uint64_t z = (b->rng += 0x9e3779b97f4a7c15ull);

@@ -57,15 +57,7 @@ lb_pool_new(const struct lb_listener_cfg *cfg, struct lb_pool **out)
 	pool->count_5xx = cfg->passive.count_5xx;
 	pool->has_check = cfg->check.type != LB_CHECK_NONE;
 	pool->maxclients = cfg->maxconn;
-	if (cfg->balance == LB_BALANCE_ROUNDROBIN &&
-	    cfg->balance_scope == LB_BALANCE_SCOPE_LISTENER) {
-		pool->rr_cw = calloc(pool->n, sizeof(*pool->rr_cw));
-		if (!pool->rr_cw) {
-			lb_pool_free(pool);
-			return -ENOMEM;
-		}
-		pthread_mutex_init(&pool->rr_mu, NULL);
-	}
+	pool->rr_shared = cfg->balance_scope == LB_BALANCE_SCOPE_LISTENER;
 	*out = pool;
 	return 0;
 }
@@ -77,10 +69,6 @@ lb_pool_free(struct lb_pool *pool)
 		return;
 	for (size_t i = 0; pool->servers && i < pool->n; i++)
 		free(pool->servers[i].name);
-	if (pool->rr_cw) {
-		free(pool->rr_cw);
-		pthread_mutex_destroy(&pool->rr_mu);
-	}
 	free(pool->servers);
 	free(pool->listener);
 	free(pool);

@@ -10,7 +10,6 @@
 #include "core/net.h"
 #include "lb_config.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -79,10 +78,11 @@ struct lb_pool {
 	_Atomic int64_t clients; /* client connections of the listener, all threads */
 	int64_t maxclients;      /* listener maxconn; 0: none */
 	_Atomic int64_t queued;  /* sessions waiting for a server slot, all threads */
-	/* roundrobin with balance-scope listener: the current weights every worker's balancer
-	 * picks with, so that the order is exact across workers (NULL: each keeps its own) */
-	int64_t *rr_cw;
-	pthread_mutex_t rr_mu;
+	/* roundrobin with balance-scope listener: the position in the turn order (primaries,
+	 * backups) that every worker's balancer takes its turns from, so that the order is exact
+	 * across workers (rr_shared false: each keeps its own) */
+	bool rr_shared;
+	_Atomic uint64_t rr_pos[2];
 	/* wakes every worker to look at its queues (a slot freed elsewhere); set by the owner */
 	void (*wake_all)(void *data);
 	void *wake_data;
