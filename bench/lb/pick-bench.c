@@ -67,8 +67,8 @@ main(int argc, char **argv)
 		pthread_join(t[i], NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	printf("servers=%d scope=%s: %.1f M picks/s over 2 threads, %.0f ns per pick per thread\n", n,
-	       scope ? "worker" : "listener", 2.0 * PICKS / s / 1e6, s / PICKS * 1e9);
+	printf("servers=%d scope=%s: %.1f M picks/s over 2 threads, %.0f ns per pick per thread\n",
+	       n, scope ? "worker" : "listener", 2.0 * PICKS / s / 1e6, s / PICKS * 1e9);
 	lb_pool_free(pool);
 	return 0;
 }
