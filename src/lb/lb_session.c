@@ -709,6 +709,16 @@ lb_session_choose(struct lb_session *s, const struct balance_key *key)
 	return 1;
 }
 
+/* sc is the session's server connection from now on; the connect timeout runs. */
+static void
+lb_session_attach(struct lb_session *s, struct lb_sconn *sc)
+{
+	sc->owner = s;
+	s->s = sc;
+	s->state = LB_S_CONNECT;
+	lb_session_deadline(s, s->lc->timeout.connect_ms);
+}
+
 int
 lb_session_assign(struct lb_session *s, const struct balance_key *key)
 {
@@ -731,10 +741,7 @@ lb_session_assign(struct lb_session *s, const struct balance_key *key)
 				return r;
 			continue;
 		}
-		sc->owner = s;
-		s->s = sc;
-		s->state = LB_S_CONNECT;
-		lb_session_deadline(s, s->lc->timeout.connect_ms);
+		lb_session_attach(s, sc);
 		return 0;
 	}
 }
@@ -754,10 +761,7 @@ lb_session_reconnect(struct lb_session *s, const struct balance_key *key)
 	lb_sconn_free(sc);
 	if (lb_sconn_open(s, s->srv, &fresh) < 0)
 		return lb_session_server_failed(s, key);
-	fresh->owner = s;
-	s->s = fresh;
-	s->state = LB_S_CONNECT;
-	lb_session_deadline(s, s->lc->timeout.connect_ms);
+	lb_session_attach(s, fresh);
 	return 0;
 }
 
