@@ -11,10 +11,12 @@ MESON_OPTS ?=
 
 # Exactly the Debian packages the build, the tests and the benchmarks use.
 DEBS_BUILD := gcc clang meson ninja-build pkg-config libyaml-dev libsystemd-dev libmnl-dev \
-              libunbound-dev libevent-dev libssl-dev dns-root-data liburing-dev
+              libunbound-dev libevent-dev libssl-dev dns-root-data liburing-dev \
+              libmilter-dev
 DEBS_TEST  := libcmocka-dev python3-pytest libclang-rt-14-dev iproute2 psmisc util-linux knot knot-dnsutils \
-              python3-spf python3-dkim opendkim libmail-dkim-perl \
-              nginx libnginx-mod-http-echo libnginx-mod-stream wrk nftables haproxy
+              python3-spf python3-dkim opendkim libmail-dkim-perl libopendmarc-dev publicsuffix \
+              nginx libnginx-mod-http-echo libnginx-mod-stream wrk nftables haproxy \
+              postfix sasl2-bin libsasl2-modules miltertest
 DEBS_BENCH := lsof libspf2-dev
 DEBS       := $(DEBS_BUILD) $(DEBS_TEST) $(DEBS_BENCH)
 
@@ -32,6 +34,9 @@ deps:
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "make deps: installing$$missing"; \
+	  case " $$missing " in *" postfix "*) \
+	    echo "postfix postfix/main_mailer_type select No configuration" | $(SUDO) debconf-set-selections;; \
+	  esac; \
 	  if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then $(SUDO) apt-get update -qq; fi; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
 	  || { $(SUDO) apt-get update -qq && \

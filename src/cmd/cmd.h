@@ -39,6 +39,7 @@ int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_up(int argc, char **argv);
+int cmd_milter(int argc, char **argv);
 /* `rampart up` restricted to one part when only is set (`rampart lb`). */
 int cmd_up_run(const char *verb, const char *only, int argc, char **argv);
 int cmd_lb(int argc, char **argv);

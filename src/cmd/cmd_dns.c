@@ -1,30 +1,57 @@
 /*
  * rampart dns query: one lookup through src/core/dns, printed the way rampart's parts see it.
  * For operators (what will SPF/DKIM get for this name?) and for testing the real-DNS path.
+ * The diagnostic options (--repeat, --pause, --deadline, --prefetch, --stats) run the query
+ * several times in one process, so that tests see the answer cache and the per-thread
+ * deadline of src/core/dns at work.
  */
 #include "cmd.h"
 #include "core/buf.h"
+#include "core/cfg.h"
 #include "core/cleanup.h"
 #include "core/json.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #define VERB "dns"
 /* One record in presentation form: a 64 KiB TXT is at most 4 x 65535 escaped bytes. */
 #define LINE_MAX_BYTES (300u << 10)
 #define JSON_MAX (128u << 20)
+#define REPEAT_MAX 1000
+#define PAUSE_MAX_MS 60000
 
-enum { OPT_JSON = 0x2000, OPT_TRUST_ANCHOR };
+enum {
+	OPT_JSON = 0x2000,
+	OPT_TRUST_ANCHOR,
+	OPT_REPEAT,
+	OPT_PAUSE,
+	OPT_DEADLINE,
+	OPT_PREFETCH,
+	OPT_STATS,
+};
+
+/* The diagnostics: how often, and with what budget, the query runs. */
+struct dns_diag {
+	bool on; /* any diagnostic option: ";;" lines are printed */
+	bool prefetch;
+	unsigned repeat; /* 0: once */
+	uint64_t pause_ms, deadline_ms;
+};
 
 struct dns_cli {
 	struct cmd_dns_opts dns;
 	const char *name, *type_name;
 	enum dns_type type;
 	bool json;
+	struct dns_diag diag;
 	char qname[DNS_NAME_MAX]; /* name, or the reverse name of an address for PTR */
 };
 
@@ -211,12 +238,57 @@ parse_words(struct dns_cli *o, int argc, char **argv)
 }
 
 static int
+parse_duration(const char *opt, const char *arg, uint64_t max, uint64_t *ms)
+{
+	if (cfg_parse_duration(arg, ms) < 0 || *ms > max)
+		return cmd_usage_error(VERB, "%s '%s': not a duration (e.g. 2s)", opt, arg);
+	return 0;
+}
+
+/* 1: a diagnostic option taken; 0: not one; else an exit code. */
+static int
+parse_diag(struct dns_diag *d, int c, const char *arg)
+{
+	char *end;
+	switch (c) {
+	case OPT_REPEAT:
+		d->repeat = (unsigned)strtoul(arg, &end, 10);
+		if (*arg < '1' || *arg > '9' || *end || d->repeat > REPEAT_MAX)
+			return cmd_usage_error(VERB, "--repeat '%s': not a count from 1 to %d", arg,
+			                       REPEAT_MAX);
+		break;
+	case OPT_PAUSE:
+		if (parse_duration("--pause", arg, PAUSE_MAX_MS, &d->pause_ms))
+			return CMD_EXIT_USAGE;
+		break;
+	case OPT_DEADLINE:
+		if (parse_duration("--deadline", arg, 3600 * 1000, &d->deadline_ms))
+			return CMD_EXIT_USAGE;
+		break;
+	case OPT_PREFETCH:
+		d->prefetch = true;
+		break;
+	case OPT_STATS:
+		break;
+	default:
+		return 0;
+	}
+	d->on = true;
+	return 1;
+}
+
+static int
 parse_args(struct dns_cli *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    CMD_DNS_LONGOPTS,
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"dns-trust-anchor", required_argument, NULL, OPT_TRUST_ANCHOR},
+	    {"repeat", required_argument, NULL, OPT_REPEAT},
+	    {"pause", required_argument, NULL, OPT_PAUSE},
+	    {"deadline", required_argument, NULL, OPT_DEADLINE},
+	    {"prefetch", no_argument, NULL, OPT_PREFETCH},
+	    {"stats", no_argument, NULL, OPT_STATS},
 	    {0},
 	};
 	int c, r;
@@ -230,6 +302,10 @@ parse_args(struct dns_cli *o, int argc, char **argv)
 				o->dns.dns.trust_anchor = optarg;
 			continue;
 		}
+		if ((r = parse_diag(&o->diag, c, optarg)) == 1)
+			continue;
+		if (r != 0)
+			return r;
 		if ((r = cmd_dns_option(VERB, c, optarg, &o->dns)) == 0)
 			return cmd_bad_option(VERB, argc, argv, c);
 		if (r != 1)
@@ -252,12 +328,65 @@ exit_code(enum dns_status s)
 	}
 }
 
+/* Which path answered: the cache, a query in flight, the network, or the zone file. */
+static const char *
+diag_source(const struct dns_stats *before, const struct dns_stats *after)
+{
+	if (after->hits > before->hits)
+		return "hit";
+	if (after->joined > before->joined)
+		return "joined";
+	return after->misses > before->misses ? "miss" : "none";
+}
+
+static void
+diag_pause(uint64_t ms)
+{
+	struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
+	                      .tv_nsec = (long)(ms % 1000) * 1000000};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Runs the query as the diagnostics ask; *a is the last answer, *after the counters. */
+static int
+run_queries(const struct dns_cli *o, struct dns_resolver *res, struct dns_answer *a,
+            struct dns_stats *after)
+{
+	unsigned n = o->diag.repeat ? o->diag.repeat : 1;
+	struct dns_stats before;
+	int r = 0;
+	if (o->diag.deadline_ms)
+		dns_deadline_set(dns_monotonic_ms() + o->diag.deadline_ms);
+	if (o->diag.prefetch && (r = dns_prefetch(res, o->qname, o->type)) < 0)
+		return r;
+	for (unsigned i = 0; i < n; i++) {
+		if (i > 0) {
+			dns_answer_free(a);
+			if (o->diag.pause_ms)
+				diag_pause(o->diag.pause_ms);
+		}
+		dns_resolver_stats(res, &before);
+		if ((r = dns_query(res, o->qname, o->type, a)) < 0)
+			return r;
+		dns_resolver_stats(res, after);
+		if (!o->diag.on)
+			continue;
+		printf(";; query %u source=%s status=%s\n", i + 1, diag_source(&before, after),
+		       dns_status_name(a->status));
+		if (i + 1 < n && (r = o->json ? print_json(o, a) : print_text(o, a)) < 0)
+			return r;
+	}
+	return 0;
+}
+
 int
 cmd_dns(int argc, char **argv)
 {
 	struct dns_cli o = {0};
 	struct dns_resolver *res = NULL;
 	struct dns_answer a = {0};
+	struct dns_stats st = {0};
 	int r = parse_args(&o, argc, argv);
 	if (r != 0)
 		return r;
@@ -266,8 +395,10 @@ cmd_dns(int argc, char **argv)
 		return cmd_usage_error(VERB, "--dns-trust-anchor '%s': %s", ta, strerror(errno));
 	if ((r = cmd_dns_open(VERB, &o.dns, &res)) != 0)
 		return r;
-	r = dns_query(res, o.qname, o.type, &a);
+	r = run_queries(&o, res, &a, &st);
 	dns_resolver_free(res);
+	if (r < 0)
+		dns_answer_free(&a);
 	if (r == -EINVAL)
 		return cmd_usage_error(VERB, "'%s': not a valid domain name", o.name);
 	if (r < 0) {
@@ -278,6 +409,10 @@ cmd_dns(int argc, char **argv)
 	int code = r < 0 ? CMD_EXIT_TEMP : exit_code(a.status);
 	if (r < 0)
 		cmd_error(VERB, "cannot print the answer: %s", strerror(-r));
+	if (o.diag.on)
+		printf(";; stats hits=%" PRIu64 " misses=%" PRIu64 " joined=%" PRIu64
+		       " entries=%zu\n",
+		       st.hits, st.misses, st.joined, st.entries);
 	dns_answer_free(&a);
 	return code;
 }

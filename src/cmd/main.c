@@ -52,7 +52,17 @@ const struct cmd_verb cmd_verbs[] = {
      "      --dns-trust-anchor FILE  also trust these DS/DNSKEY records (a private signed\n"
      "                           zone)\n" CMD_DNS_USAGE "\n"
      "Exit 0 when records were found, 1 for NXDOMAIN or NODATA, 2 for a usage error or a\n"
-     "zone file with errors, 3 for a timeout or a server failure.\n"},
+     "zone file with errors, 3 for a timeout or a server failure.\n"
+     "\n"
+     "Diagnostics (the answer cache and the per-message budget of the daemons); each adds\n"
+     "a line ;; query N source=hit|joined|miss|none status=STATUS per query and a last\n"
+     "line ;; stats hits=H misses=M joined=J entries=E:\n"
+     "      --repeat N           run the query N times in one process (1 to 1000)\n"
+     "      --pause TIME         wait TIME between the repeated queries\n"
+     "      --deadline TIME      give all the queries together at most TIME\n"
+     "      --prefetch           start the lookup in the background first\n"
+     "      --stats              the ;; lines for a single query\n"
+     "The exit code follows the last query.\n"},
     {"dkim", cmd_dkim, "DKIM: generate keys, sign and verify messages",
      "usage: rampart dkim keygen --domain D --selector S [--type rsa|ed25519] [--bits N]\n"
      "                           [--out DIR] [--force]\n"
@@ -143,7 +153,21 @@ const struct cmd_verb cmd_verbs[] = {
      "      --time-limit TIME    budget for the whole check (default 20s)\n" CMD_DNS_USAGE "\n"
      "Exit 0 for pass, 1 for any other result (a message without a PRA is a permerror),\n"
      "3 for temperror, 2 for a usage error.\n"},
-    {"milter", NULL, "Postfix milter: SPF, DKIM, DMARC, Authentication-Results", NULL},
+    {"milter", cmd_milter, "Postfix milter: SPF, Sender ID, DKIM, DomainKeys, DMARC, signing",
+     "usage: rampart milter [-c FILE]\n"
+     "\n"
+     "Runs the mail section of FILE (default " RAMPART_CONFIG_PATH ") in the foreground: a\n"
+     "milter for Postfix (smtpd_milters = inet:8891@127.0.0.1 by default) that signs mail\n"
+     "from internal networks and SASL-authenticated clients with the keys of its From\n"
+     "domain (RSA and Ed25519), and verifies the rest: SPF (MAIL FROM and HELO), Sender ID,\n"
+     "DKIM, DomainKeys and DMARC, recorded in one Authentication-Results field and\n"
+     "Received-SPF. Authentication-Results fields claiming our authserv-id are removed.\n"
+     "mail.actions decides what a failure does (header, reject, quarantine; DMARC policy;\n"
+     "tempfail on DNS errors). SIGHUP reloads the file and the keys without dropping a\n"
+     "connection; SIGTERM stops. See docs/postfix.md and rampart.yaml(5).\n"
+     "\n"
+     "Exit 1 when the listener cannot be opened or a key cannot be loaded, 2 for a usage\n"
+     "or config error.\n"},
     {"lb", cmd_lb, "TCP and HTTP load balancer with health checks",
      "usage: rampart lb [-c FILE]\n"
      "       rampart lb ctl [-s SOCKET | -c FILE] COMMAND...\n"

@@ -3,6 +3,7 @@
 #include "cmd.h"
 #include "core/log.h"
 #include "lb/lb.h"
+#include "mail/milter.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -49,6 +50,41 @@ static const struct cfg_schema parts_metrics_schema = {
     .fields = parts_metrics_fields,
 };
 
+static const struct cfg_field parts_dns_fields[] = {
+    {.key = "servers",
+     .type = CFG_LIST,
+     .offset = offsetof(struct parts_dns_cfg, servers),
+     .elem = CFG_STRING,
+     .help = "resolvers to forward to (ADDR, ADDR:PORT, [v6]:PORT); empty: /etc/resolv.conf"},
+    {.key = "zone-file",
+     .type = CFG_STRING,
+     .offset = offsetof(struct parts_dns_cfg, zone_file),
+     .help = "RFC 1035 master file whose records take precedence"},
+    {.key = "timeout",
+     .type = CFG_DURATION,
+     .offset = offsetof(struct parts_dns_cfg, timeout_ms),
+     .def = "3s",
+     .min = 100,
+     .max = 60 * 1000,
+     .help = "one query's time limit"},
+    {.key = "dnssec",
+     .type = CFG_BOOL,
+     .offset = offsetof(struct parts_dns_cfg, dnssec),
+     .def = "false",
+     .help = "validate with the root trust anchor (dns-root-data)"},
+    {.key = "trust-anchor",
+     .type = CFG_STRING,
+     .offset = offsetof(struct parts_dns_cfg, trust_anchor),
+     .help = "with dnssec: a file of DS/DNSKEY records trusted besides the root's"},
+    {0},
+};
+
+static const struct cfg_schema parts_dns_schema = {
+    .name = "dns",
+    .size = sizeof(struct parts_dns_cfg),
+    .fields = parts_dns_fields,
+};
+
 static const struct cfg_field parts_root_fields[] = {
     {.key = "log",
      .type = CFG_SECTION,
@@ -58,10 +94,18 @@ static const struct cfg_field parts_root_fields[] = {
      .type = CFG_SECTION,
      .offset = offsetof(struct parts_cfg, metrics),
      .schema = &parts_metrics_schema},
+    {.key = "dns",
+     .type = CFG_SECTION,
+     .offset = offsetof(struct parts_cfg, dns),
+     .schema = &parts_dns_schema},
     {.key = "lb",
      .type = CFG_SECTION,
      .offset = offsetof(struct parts_cfg, lb),
      .schema = &lb_config_schema},
+    {.key = "mail",
+     .type = CFG_SECTION,
+     .offset = offsetof(struct parts_cfg, mail),
+     .schema = &milter_config_schema},
     {0},
 };
 
@@ -96,9 +140,72 @@ parts_lb_stop(void *state)
 	lb_stop(state);
 }
 
-/* mail and guard plug in here as they land. */
+static bool
+parts_milter_enabled(const struct parts_cfg *cfg)
+{
+	return cfg->mail.enabled;
+}
+
+/* The `dns:` section as core/dns takes it; servers points into cfg. */
+static void
+parts_dns_options(const struct parts_cfg *cfg, const char **servers, size_t cap,
+                  struct dns_options *out)
+{
+	size_t n = cfg->dns.servers.n < cap - 1 ? cfg->dns.servers.n : cap - 1;
+	for (size_t i = 0; i < n; i++)
+		servers[i] = ((char **)cfg->dns.servers.items)[i];
+	servers[n] = NULL;
+	*out = (struct dns_options){.zone_file = cfg->dns.zone_file,
+	                            .server = n ? servers : NULL,
+	                            .dnssec = cfg->dns.dnssec,
+	                            .timeout_ms = cfg->dns.timeout_ms,
+	                            .trust_anchor = cfg->dns.trust_anchor};
+}
+
+static int
+parts_milter_start(struct ev_loop *loop, const struct parts_cfg *cfg, struct metrics *metrics,
+                   void **state)
+{
+	const char *servers[17];
+	struct dns_options dns;
+	char why[512] = "";
+	(void)loop;
+	parts_dns_options(cfg, servers, 17, &dns);
+	int r = milter_start(&cfg->mail, &dns, metrics, (struct milter **)state, why, sizeof(why));
+	if (r < 0)
+		log_error("milter cannot start: %s error=\"%s\"", why, strerror(-r));
+	else
+		log_info("milter listening on %s (Postfix: smtpd_milters = %s)%s",
+		         cfg->mail.milter.listen, cfg->mail.milter.listen,
+		         cfg->mail.sign.n || cfg->mail.sign_from_opendkim.keytable
+		             ? ""
+		             : "; no signing keys configured: verifying only");
+	return r;
+}
+
+static int
+parts_milter_reload(void *state, const struct parts_cfg *cfg)
+{
+	const char *servers[17];
+	struct dns_options dns;
+	char why[512] = "";
+	parts_dns_options(cfg, servers, 17, &dns);
+	int r = milter_reload(state, &cfg->mail, &dns, why, sizeof(why));
+	if (r < 0)
+		log_error("milter reload failed, keeping the running configuration: %s", why);
+	return r;
+}
+
+static void
+parts_milter_stop(void *state)
+{
+	milter_stop(state);
+}
+
+/* guard plugs in here as it lands. */
 const struct parts_part parts_table[] = {
     {"lb", parts_lb_enabled, parts_lb_start, parts_lb_reload, parts_lb_stop},
+    {"milter", parts_milter_enabled, parts_milter_start, parts_milter_reload, parts_milter_stop},
     {0},
 };
 

@@ -8,6 +8,7 @@
 #include "core/ev.h"
 #include "core/metrics.h"
 #include "lb/lb_config.h"
+#include "mail/milter_config.h"
 
 #include <stdbool.h>
 
@@ -20,11 +21,22 @@ struct parts_metrics_cfg {
 	uint64_t timeout_ms;
 };
 
+/* `dns:`, shared by every part: the --dns-server, --dns-zone and --dns-timeout flags. */
+struct parts_dns_cfg {
+	struct cfg_list servers; /* char *: ADDR, ADDR:PORT, [v6]:PORT; empty: resolv.conf */
+	char *zone_file;
+	uint64_t timeout_ms;
+	bool dnssec;
+	char *trust_anchor;
+};
+
 /* One member per section of rampart.yaml. */
 struct parts_cfg {
 	struct parts_log_cfg log;
 	struct parts_metrics_cfg metrics;
+	struct parts_dns_cfg dns;
 	struct lb_cfg lb;
+	struct milter_cfg mail;
 };
 
 struct parts_part {

@@ -4,15 +4,22 @@
  * query has a hard deadline, whatever unbound's own retry schedule is. Several threads share
  * the context: one of them polls at a time and runs ub_process, which completes the others'
  * queries too; the rest sleep on a condition variable.
+ *
+ * Every network query is an entry of r->inflight (under r->lock) until its answer is taken:
+ * a second caller for the same name and type, or a dns_query after a dns_prefetch, waits for
+ * it instead of sending another. Answers enter the cache (dns_cache.c, its own lock) in the
+ * completion callback, so a prefetched answer lands there whoever polls.
  */
 #include "dns.h"
 
 #include "cleanup.h"
+#include "dns_cache.h"
 #include "dns_zone.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -23,21 +30,57 @@
 #define DNS_ROOT_KEY "/usr/share/dns/root.key"
 #define DNS_CLASS_IN 1
 #define DNS_RCODE_NXDOMAIN 3
+#define DNS_INFLIGHT_MAX 4096
+
+struct ub_query;
 
 struct dns_resolver {
 	struct dns_zone *zone;
 	struct ub_ctx *ub; /* NULL: zone only */
 	uint64_t timeout_ms;
 	pthread_mutex_t lock;
-	pthread_cond_t cond; /* a poller finished a round */
-	bool polling;        /* a thread is in poll() on ub_fd */
+	pthread_cond_t cond;       /* a poller finished a round */
+	bool polling;              /* a thread is in poll() on ub_fd */
+	struct ub_query *inflight; /* under lock */
+	size_t n_inflight;
+	struct dns_cache *cache; /* NULL: none */
+	atomic_uint_fast64_t joined;
 };
 
 struct ub_query {
+	struct ub_query *next; /* r->inflight */
+	struct dns_resolver *r;
+	uint64_t expires_ms; /* a query nobody waits for is cancelled after this */
+	unsigned waiters;    /* dns_query callers waiting; 0: freed when answered */
+	int id;
 	bool done;
-	int err;
-	struct ub_result *result;
+	int err; /* when done: converting the answer failed (-ENOMEM) */
+	enum dns_type type;
+	struct dns_answer ans; /* when done */
+	char name[DNS_NAME_MAX];
 };
+
+static _Thread_local uint64_t thread_deadline_ms;
+
+uint64_t
+dns_monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void
+dns_deadline_set(uint64_t deadline_ms)
+{
+	thread_deadline_ms = deadline_ms;
+}
+
+uint64_t
+dns_deadline_get(void)
+{
+	return thread_deadline_ms;
+}
 
 const char *
 dns_status_name(enum dns_status s)
@@ -109,6 +152,12 @@ dns_resolver_free(struct dns_resolver *r)
 		return;
 	if (r->ub)
 		ub_ctx_delete(r->ub);
+	for (struct ub_query *q = r->inflight, *next; q; q = next) {
+		next = q->next;
+		dns_answer_free(&q->ans);
+		free(q);
+	}
+	dns_cache_free(r->cache);
 	dns_zone_free(r->zone);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
@@ -214,6 +263,8 @@ dns_resolver_open(const struct dns_options *opt, struct dns_resolver **out, char
 		if (!(r->ub = ub_ctx_create()))
 			return -ENOMEM;
 		if ((e = ub_setup(r->ub, opt)) < 0)
+			return e;
+		if (!opt->no_cache && (e = dns_cache_new(opt->cache_entries, 0, &r->cache)) < 0)
 			return e;
 	}
 	*out = TAKE_PTR(r);
@@ -382,27 +433,95 @@ result_answer(int err, const struct ub_result *res, enum dns_type type, struct d
 }
 
 static void
+inflight_remove(struct dns_resolver *r, struct ub_query *q)
+{
+	struct ub_query **p = &r->inflight;
+	while (*p != q)
+		p = &(*p)->next;
+	*p = q->next;
+	r->n_inflight--;
+	dns_answer_free(&q->ans);
+	free(q);
+}
+
+/* Seconds to keep an answer: its records' (the smallest), or the negative TTL unbound derived
+ * from the SOA (RFC 2308 section 5: min of the SOA's TTL and MINIMUM); 0 when it had none. */
+static uint32_t
+answer_ttl(const struct ub_result *res, const struct dns_answer *a)
+{
+	if (a->status == DNS_OK) {
+		uint32_t ttl = a->rr[0].ttl;
+		for (size_t i = 1; i < a->n; i++)
+			ttl = a->rr[i].ttl < ttl ? a->rr[i].ttl : ttl;
+		return ttl;
+	}
+	return res && res->ttl > 0 ? (uint32_t)res->ttl : 0;
+}
+
+/* Runs in ub_process, r->lock held. */
+static void
 ub_done(void *arg, int err, struct ub_result *result)
 {
 	struct ub_query *q = arg;
-	q->err = err;
-	q->result = result;
+	struct dns_resolver *r = q->r;
+	q->err = result_answer(err, result, q->type, &q->ans);
+	if (q->err == 0 && r->cache)
+		(void)dns_cache_put(r->cache, q->name, q->type, &q->ans,
+		                    answer_ttl(result, &q->ans), dns_monotonic_ms());
+	ub_resolve_free(result);
 	q->done = true;
+	if (q->waiters == 0)
+		inflight_remove(r, q);
 }
 
-static uint64_t
-now_ms(void)
+/* Cancels the queries nobody waits for whose timeout has passed (prefetches not followed). */
+static void
+inflight_sweep(struct dns_resolver *r, uint64_t now)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	for (struct ub_query *q = r->inflight, *next; q; q = next) {
+		next = q->next;
+		if (q->waiters == 0 && !q->done && q->expires_ms <= now) {
+			ub_cancel(r->ub, q->id);
+			inflight_remove(r, q);
+		}
+	}
+}
+
+static struct ub_query *
+inflight_find(struct dns_resolver *r, const char *name, enum dns_type type)
+{
+	for (struct ub_query *q = r->inflight; q; q = q->next)
+		if (q->type == type && strcmp(q->name, name) == 0)
+			return q;
+	return NULL;
+}
+
+/* Sends a query: 0, -ENOMEM, or -EIO when unbound refuses it. r->lock held. */
+static int
+inflight_start(struct dns_resolver *r, const char *name, enum dns_type type, uint64_t now,
+               struct ub_query **out)
+{
+	struct ub_query *q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	*q = (struct ub_query){.r = r, .type = type, .expires_ms = now + r->timeout_ms};
+	memcpy(q->name, name, strlen(name) + 1);
+	if (ub_resolve_async(r->ub, name, (int)type, DNS_CLASS_IN, q, ub_done, &q->id) != 0) {
+		free(q);
+		return -EIO;
+	}
+	q->next = r->inflight;
+	r->inflight = q;
+	r->n_inflight++;
+	*out = q;
+	return 0;
 }
 
 /* One round with r->lock held: poll (lock released) and process, or wait for the poller. */
 static void
 ub_round(struct dns_resolver *r, uint64_t deadline)
 {
-	uint64_t now = now_ms(), left = now < deadline ? deadline - now : 0;
+	uint64_t now = dns_monotonic_ms(), left = now < deadline ? deadline - now : 0;
 	if (r->polling) {
 		struct timespec ts = {.tv_sec = (time_t)(deadline / 1000),
 		                      .tv_nsec = (long)(deadline % 1000) * 1000000};
@@ -420,32 +539,60 @@ ub_round(struct dns_resolver *r, uint64_t deadline)
 	pthread_cond_broadcast(&r->cond);
 }
 
-/* Asks unbound; out->status TIMEOUT when the deadline passes first. */
+/* The query's own deadline cut to the thread's budget; 0 when the budget is spent. */
+static uint64_t
+query_deadline(const struct dns_resolver *r, uint64_t now)
+{
+	uint64_t d = now + r->timeout_ms, budget = thread_deadline_ms;
+	if (budget && budget <= now)
+		return 0;
+	return budget && budget < d ? budget : d;
+}
+
+/* Asks unbound, or joins the same query in flight; out->status TIMEOUT when the deadline
+ * passes first. */
 static int
 ub_query(struct dns_resolver *r, const char *name, enum dns_type type, struct dns_answer *out)
 {
-	struct ub_query q = {0};
-	int id;
-	uint64_t deadline = now_ms() + r->timeout_ms;
-	*out = (struct dns_answer){.status = DNS_SERVFAIL};
-
+	uint64_t now = dns_monotonic_ms(), deadline = query_deadline(r, now);
+	int e = 0;
+	*out = (struct dns_answer){.status = deadline ? DNS_SERVFAIL : DNS_TIMEOUT};
+	if (!deadline)
+		return 0;
 	pthread_mutex_lock(&r->lock);
-	if (ub_resolve_async(r->ub, name, (int)type, DNS_CLASS_IN, &q, ub_done, &id) != 0) {
+	inflight_sweep(r, now);
+	struct ub_query *q = inflight_find(r, name, type);
+	if (q)
+		atomic_fetch_add(&r->joined, 1);
+	else if (inflight_start(r, name, type, now, &q) < 0) {
 		pthread_mutex_unlock(&r->lock);
-		return 0;
+		return 0; /* SERVFAIL: a temporary error, whatever the cause */
 	}
-	while (!q.done && now_ms() < deadline)
+	q->waiters++;
+	while (!q->done && dns_monotonic_ms() < deadline)
 		ub_round(r, deadline);
-	if (!q.done)
-		ub_cancel(r->ub, id);
-	pthread_mutex_unlock(&r->lock);
-	if (!q.done) {
+	q->waiters--;
+	if (q->done)
+		e = q->err ?: dns_answer_set(out, q->ans.status, q->ans.rr, q->ans.n);
+	else
 		out->status = DNS_TIMEOUT;
-		return 0;
+	out->secure = q->done && q->ans.secure;
+	if (q->waiters == 0) {
+		if (!q->done)
+			ub_cancel(r->ub, q->id);
+		inflight_remove(r, q);
 	}
-	int e = result_answer(q.err, q.result, type, out);
-	ub_resolve_free(q.result);
+	pthread_mutex_unlock(&r->lock);
 	return e;
+}
+
+static int
+cache_answer(struct dns_resolver *r, const char *name, enum dns_type type, bool count,
+             struct dns_answer *out)
+{
+	if (!r->cache)
+		return 0;
+	return dns_cache_get(r->cache, name, type, dns_monotonic_ms(), count, out);
 }
 
 int
@@ -458,5 +605,41 @@ dns_query(struct dns_resolver *r, const char *name, enum dns_type type, struct d
 	int e = dns_zone_answer(r->zone, norm, type, r->ub != NULL, out, next);
 	if (e != 0)
 		return e < 0 ? e : 0;
+	if ((e = cache_answer(r, next, type, true, out)) != 0)
+		return e < 0 ? e : 0;
 	return ub_query(r, next, type, out);
+}
+
+int
+dns_prefetch(struct dns_resolver *r, const char *name, enum dns_type type)
+{
+	char norm[DNS_NAME_MAX], next[DNS_NAME_MAX];
+	_cleanup_(dns_answer_free) struct dns_answer a = {0};
+	if (dns_name_normalize(name, norm) < 0)
+		return -EINVAL;
+	int e = dns_zone_answer(r->zone, norm, type, r->ub != NULL, &a, next);
+	if (e != 0)
+		return e < 0 ? e : 0;
+	if ((e = cache_answer(r, next, type, false, &a)) != 0)
+		return e < 0 ? e : 0;
+	uint64_t now = dns_monotonic_ms();
+	if (!query_deadline(r, now))
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	inflight_sweep(r, now);
+	struct ub_query *q = inflight_find(r, next, type);
+	if (!q)
+		e = r->n_inflight >= DNS_INFLIGHT_MAX ? -EAGAIN
+		                                      : inflight_start(r, next, type, now, &q);
+	pthread_mutex_unlock(&r->lock);
+	return e;
+}
+
+void
+dns_resolver_stats(const struct dns_resolver *r, struct dns_stats *out)
+{
+	*out = (struct dns_stats){0};
+	if (r->cache)
+		dns_cache_stats(r->cache, out);
+	out->joined = atomic_load(&r->joined);
 }

@@ -7,6 +7,11 @@
  *
  * A query never blocks longer than its timeout; a timeout or SERVFAIL is a temporary error,
  * never an empty answer.
+ *
+ * Answers from the network are kept in an in-process cache (a libunbound call costs tens of
+ * microseconds even when unbound's own cache answers): positive answers for their TTL,
+ * NXDOMAIN and NODATA for the negative TTL of RFC 2308 (the SOA's, as libunbound reports it),
+ * never TIMEOUT or SERVFAIL. Zone-file answers are not cached (they are in memory already).
  */
 #pragma once
 
@@ -77,6 +82,16 @@ struct dns_options {
 	bool no_network;           /* answer from the zone only; names outside it: NXDOMAIN */
 	const char *trust_anchor;  /* with dnssec: a file of DS/DNSKEY records trusted besides
 	                              the root's (a private signed zone); NULL: none */
+	size_t cache_entries;      /* answers cached; 0: 10000 (at most 1000000) */
+	bool no_cache;             /* no in-process answer cache (libunbound's own remains) */
+};
+
+struct dns_stats {
+	uint64_t hits;   /* dns_query answered from the in-process cache */
+	uint64_t misses; /* dns_query that went to libunbound (zone answers are neither) */
+	uint64_t joined; /* of the misses, those that waited for a query already in flight */
+	size_t entries;  /* answers held now (expired ones count until evicted) */
+	size_t bytes;    /* records and TXT data held now */
 };
 
 struct dns_resolver;
@@ -99,6 +114,32 @@ void dns_resolver_free(struct dns_resolver *r);
  */
 int dns_query(struct dns_resolver *r, const char *name, enum dns_type type, struct dns_answer *out);
 void dns_answer_free(struct dns_answer *a);
+
+/*
+ * Starts the lookup of name/type without waiting, so that all lookups of a message run in
+ * parallel. Its answer fills the cache when it arrives; it is read off the socket by the next
+ * dns_query on this resolver that waits for the network (from any thread). A dns_query for
+ * the same name and type meanwhile waits for this lookup instead of sending a second one.
+ * Nothing is sent for a name the zone file answers, an answer already cached, a lookup
+ * already in flight, or past this thread's deadline. A lookup nobody waits for is cancelled
+ * once its timeout has passed. 0, -EINVAL for a bad name, -EAGAIN when 4096 lookups are in
+ * flight already, -EIO when libunbound refuses the query, -ENOMEM.
+ */
+int dns_prefetch(struct dns_resolver *r, const char *name, enum dns_type type);
+
+/*
+ * A per-thread budget (one message's lookups): deadline_ms is an absolute time on
+ * dns_monotonic_ms()'s clock, 0 for none. Every dns_query of this thread then waits at most
+ * min(its timeout, deadline - now); once the deadline has passed, a query the zone file or
+ * the cache cannot answer returns DNS_TIMEOUT at once, without sending anything.
+ */
+void dns_deadline_set(uint64_t deadline_ms);
+/* This thread's deadline; 0: none. */
+uint64_t dns_deadline_get(void);
+/* Milliseconds on CLOCK_MONOTONIC: a clock step never stretches a budget. */
+uint64_t dns_monotonic_ms(void);
+/* Counters since the resolver was opened; all zero for a zone-only resolver. */
+void dns_resolver_stats(const struct dns_resolver *r, struct dns_stats *out);
 /* The PTR name for an address: 4.3.2.1.in-addr.arpa, nibbles.ip6.arpa. */
 int dns_reverse_name(const struct net_addr *a, char *buf, size_t len);
 const char *dns_status_name(enum dns_status s);

@@ -72,9 +72,29 @@ def test_bad_options_exit_2(run, args):
 
 
 def test_unavailable_verb_exits_2(run):
-    r = run("milter")
+    r = run("guard")
     assert r.returncode == 2
-    assert "rampart: milter: not yet available" in r.stderr
+    assert "rampart: guard: not yet available" in r.stderr
+
+
+def test_milter_without_mail_section_exits_2(run, tmp_path):
+    f = tmp_path / "nomail.yaml"
+    f.write_text("log:\n  level: info\n")
+    r = run("milter", "-c", f)
+    assert r.returncode == 2
+    assert "no milter section to run" in r.stderr
+
+
+def test_milter_on_a_busy_address_exits_1(run, tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        f = tmp_path / "m.yaml"
+        f.write_text(f"mail:\n  milter:\n    listen: inet:{port}@127.0.0.1\n")
+        r = run("milter", "-c", f)
+    assert r.returncode == 1
+    assert f"cannot listen on inet:{port}@127.0.0.1" in r.stderr
 
 
 def test_lb_without_lb_section_exits_2(run, root):
@@ -220,7 +240,7 @@ def up(rampart):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_up_runs_shipped_config_and_stops_cleanly(up, root, sig):
     u = up(root / "etc" / "rampart.yaml")
-    u.wait_for(r"info: started parts=none")
+    u.wait_for(r"info: started parts=milter")
     assert u.p.poll() is None
     assert u.stop(sig) == 0
     assert any("info: stopped" in l for l in u.lines), u.lines

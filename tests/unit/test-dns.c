@@ -2,10 +2,13 @@
  * Unit tests for src/core/dns: the zone-file parser, zone answers, the zone-only resolver,
  * reverse names, and the libunbound path where it needs no DNS server (timeouts, zone
  * precedence). Answers from a real server are tested in tests/system/test_dns.py (knot).
+ * The answer cache is tested here with the clock passed in; its use by the resolver (hits,
+ * expiry, negative answers) against knot in tests/system/test_dns_cache.py.
  */
 #include "core/buf.h"
 #include "core/cleanup.h"
 #include "core/dns.h"
+#include "core/dns_cache.h"
 #include "core/dns_zone.h"
 
 #include <arpa/inet.h>
@@ -746,6 +749,372 @@ test_threads(void **state)
 	unlink(path);
 }
 
+/* The answer cache, its clock passed in. */
+
+static struct dns_answer
+answer_a(enum dns_status st, const char *ip, uint32_t ttl)
+{
+	struct dns_answer a = {.status = st};
+	if (ip) {
+		struct dns_rr rr = {.type = DNS_T_A, .ttl = ttl, .u.addr = {.family = AF_INET}};
+		assert_int_equal(inet_pton(AF_INET, ip, rr.u.addr.u.bytes), 1);
+		assert_int_equal(dns_answer_set(&a, st, &rr, 1), 0);
+	}
+	return a;
+}
+
+static struct dns_answer
+answer_txt(const char *data, size_t len)
+{
+	struct dns_answer a;
+	struct dns_rr rr = {.type = DNS_T_TXT, .ttl = 60, .u.txt = {(char *)data, len}};
+	assert_int_equal(dns_answer_set(&a, DNS_OK, &rr, 1), 0);
+	return a;
+}
+
+/* 1 and the answer's first TTL (-1 for none) when name/type is cached at now, else 0. */
+static int
+cached(struct dns_cache *c, const char *name, enum dns_type type, uint64_t now, long *ttl)
+{
+	struct dns_answer a = {0};
+	int r = dns_cache_get(c, name, type, now, false, &a);
+	assert_true(r == 0 || r == 1);
+	*ttl = a.n ? (long)a.rr[0].ttl : -1;
+	dns_answer_free(&a);
+	return r;
+}
+
+static void
+test_cache_ttl(void **state)
+{
+	struct dns_cache *c;
+	struct dns_answer a = answer_a(DNS_OK, "192.0.2.1", 300);
+	long ttl;
+	assert_int_equal(dns_cache_new(0, 0, &c), 0);
+	assert_int_equal(dns_cache_put(c, "a.example", DNS_T_A, &a, 300, 1000), 0);
+	assert_int_equal(cached(c, "a.example", DNS_T_A, 1000, &ttl), 1);
+	assert_int_equal(ttl, 300);
+	/* what is left, rounded up: a live entry never says 0 */
+	assert_int_equal(cached(c, "a.example", DNS_T_A, 1000 + 1500, &ttl), 1);
+	assert_int_equal(ttl, 299);
+	assert_int_equal(cached(c, "a.example", DNS_T_A, 1000 + 299999, &ttl), 1);
+	assert_int_equal(ttl, 1);
+	/* keys are name and type */
+	assert_int_equal(cached(c, "a.example", DNS_T_AAAA, 1000, &ttl), 0);
+	assert_int_equal(cached(c, "b.example", DNS_T_A, 1000, &ttl), 0);
+	/* gone at the TTL, and dropped */
+	assert_int_equal(cached(c, "a.example", DNS_T_A, 1000 + 300000, &ttl), 0);
+	struct dns_stats st;
+	dns_cache_stats(c, &st);
+	assert_int_equal(st.entries, 0);
+	assert_int_equal(st.bytes, 0);
+	/* a day at most, whatever the TTL */
+	assert_int_equal(dns_cache_put(c, "a.example", DNS_T_A, &a, UINT32_MAX, 0), 0);
+	assert_int_equal(cached(c, "a.example", DNS_T_A, 86399999, &ttl), 1);
+	assert_int_equal(ttl, 1);
+	assert_int_equal(cached(c, "a.example", DNS_T_A, 86400000, &ttl), 0);
+	dns_answer_free(&a);
+	dns_cache_free(c);
+}
+
+static void
+test_cache_what_is_kept(void **state)
+{
+	struct dns_cache *c;
+	struct dns_answer ok = answer_a(DNS_OK, "192.0.2.1", 0), out = {0};
+	long ttl;
+	assert_int_equal(dns_cache_new(0, 0, &c), 0);
+	/* TTL 0: not kept */
+	assert_int_equal(dns_cache_put(c, "zero.example", DNS_T_A, &ok, 0, 0), 0);
+	assert_int_equal(cached(c, "zero.example", DNS_T_A, 0, &ttl), 0);
+	/* temporary errors: never kept */
+	for (enum dns_status st = DNS_TIMEOUT; st <= DNS_SERVFAIL; st++) {
+		struct dns_answer f = {.status = st};
+		assert_int_equal(dns_cache_put(c, "fail.example", DNS_T_A, &f, 60, 0), 0);
+		assert_int_equal(cached(c, "fail.example", DNS_T_A, 0, &ttl), 0);
+	}
+	/* negative answers: kept for their TTL, status and DNSSEC flag with them */
+	struct dns_answer nx = {.status = DNS_NXDOMAIN, .secure = true};
+	struct dns_answer nodata = {.status = DNS_NODATA};
+	assert_int_equal(dns_cache_put(c, "nx.example", DNS_T_A, &nx, 30, 0), 0);
+	assert_int_equal(dns_cache_put(c, "nodata.example", DNS_T_MX, &nodata, 30, 0), 0);
+	assert_int_equal(dns_cache_get(c, "nx.example", DNS_T_A, 29999, false, &out), 1);
+	assert_int_equal(out.status, DNS_NXDOMAIN);
+	assert_true(out.secure);
+	assert_int_equal(out.n, 0);
+	assert_int_equal(dns_cache_get(c, "nodata.example", DNS_T_MX, 100, false, &out), 1);
+	assert_int_equal(out.status, DNS_NODATA);
+	assert_false(out.secure);
+	assert_int_equal(cached(c, "nx.example", DNS_T_A, 30000, &ttl), 0);
+	dns_answer_free(&ok);
+	dns_cache_free(c);
+}
+
+static void
+test_cache_copies(void **state)
+{
+	struct dns_cache *c;
+	char data[] = "v=spf1 \0-all";
+	struct dns_answer a = answer_txt(data, sizeof(data) - 1), out;
+	assert_int_equal(dns_cache_new(0, 0, &c), 0);
+	assert_int_equal(dns_cache_put(c, "t.example", DNS_T_TXT, &a, 60, 0), 0);
+	a.rr[0].u.txt.data[0] = 'X'; /* the cache kept its own copy */
+	dns_answer_free(&a);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(dns_cache_get(c, "t.example", DNS_T_TXT, 0, false, &out), 1);
+		assert_int_equal(out.n, 1);
+		assert_int_equal(out.rr[0].u.txt.len, sizeof(data) - 1);
+		assert_memory_equal(out.rr[0].u.txt.data, data, sizeof(data));
+		out.rr[0].u.txt.data[0] = 'Y'; /* and hands out copies */
+		dns_answer_free(&out);
+	}
+	/* a second put for a key replaces the first */
+	a = answer_txt("new", 3);
+	assert_int_equal(dns_cache_put(c, "t.example", DNS_T_TXT, &a, 60, 0), 0);
+	dns_answer_free(&a);
+	assert_int_equal(dns_cache_get(c, "t.example", DNS_T_TXT, 0, false, &out), 1);
+	assert_string_equal(out.rr[0].u.txt.data, "new");
+	dns_answer_free(&out);
+	struct dns_stats st;
+	dns_cache_stats(c, &st);
+	assert_int_equal(st.entries, 1);
+	assert_int_equal(st.bytes, sizeof(struct dns_rr) + 4);
+	dns_cache_free(c);
+}
+
+static void
+test_cache_lru(void **state)
+{
+	struct dns_cache *c;
+	struct dns_answer a = answer_a(DNS_OK, "192.0.2.1", 60);
+	long ttl;
+	assert_int_equal(dns_cache_new(2, 0, &c), 0);
+	assert_int_equal(dns_cache_put(c, "a.example", DNS_T_A, &a, 60, 0), 0);
+	assert_int_equal(dns_cache_put(c, "b.example", DNS_T_A, &a, 60, 0), 0);
+	assert_int_equal(cached(c, "a.example", DNS_T_A, 0, &ttl), 1); /* a is now the newest */
+	assert_int_equal(dns_cache_put(c, "c.example", DNS_T_A, &a, 60, 0), 0);
+	assert_int_equal(cached(c, "b.example", DNS_T_A, 0, &ttl), 0);
+	assert_int_equal(cached(c, "a.example", DNS_T_A, 0, &ttl), 1);
+	assert_int_equal(cached(c, "c.example", DNS_T_A, 0, &ttl), 1);
+	struct dns_stats st;
+	dns_cache_stats(c, &st);
+	assert_int_equal(st.entries, 2);
+	dns_answer_free(&a);
+	dns_cache_free(c);
+}
+
+static void
+test_cache_bytes(void **state)
+{
+	struct dns_cache *c;
+	char data[100], name[32];
+	memset(data, 'x', sizeof(data));
+	const size_t one = sizeof(struct dns_rr) + sizeof(data) + 1;
+	struct dns_answer a = answer_txt(data, sizeof(data));
+	struct dns_answer big = answer_txt(data, sizeof(data));
+	struct dns_stats st;
+	long ttl;
+	/* room for four answers and a half */
+	assert_int_equal(dns_cache_new(100, 4 * one + one / 2, &c), 0);
+	for (int i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "t%d.example", i);
+		assert_int_equal(dns_cache_put(c, name, DNS_T_TXT, &a, 60, 0), 0);
+		dns_cache_stats(c, &st);
+		assert_true(st.bytes <= 4 * one + one / 2);
+	}
+	assert_int_equal(st.entries, 4);
+	assert_int_equal(cached(c, "t1.example", DNS_T_TXT, 0, &ttl), 0);
+	assert_int_equal(cached(c, "t2.example", DNS_T_TXT, 0, &ttl), 1);
+	assert_int_equal(cached(c, "t5.example", DNS_T_TXT, 0, &ttl), 1);
+	/* an answer over a quarter of the cap is not kept (it would flush the rest) */
+	dns_answer_free(&big);
+	struct dns_rr two[2] = {a.rr[0], a.rr[0]};
+	assert_int_equal(dns_answer_set(&big, DNS_OK, two, 2), 0);
+	assert_int_equal(dns_cache_put(c, "big.example", DNS_T_TXT, &big, 60, 0), 0);
+	assert_int_equal(cached(c, "big.example", DNS_T_TXT, 0, &ttl), 0);
+	assert_int_equal(cached(c, "t5.example", DNS_T_TXT, 0, &ttl), 1);
+	dns_answer_free(&big);
+	dns_answer_free(&a);
+	dns_cache_free(c);
+}
+
+static void
+test_cache_counts(void **state)
+{
+	struct dns_cache *c;
+	struct dns_answer a = answer_a(DNS_OK, "192.0.2.1", 60), out;
+	struct dns_stats st;
+	assert_int_equal(dns_cache_new(0, 0, &c), 0);
+	assert_int_equal(dns_cache_get(c, "a.example", DNS_T_A, 0, true, &out), 0);
+	assert_int_equal(dns_cache_put(c, "a.example", DNS_T_A, &a, 60, 0), 0);
+	assert_int_equal(dns_cache_get(c, "a.example", DNS_T_A, 0, true, &out), 1);
+	dns_answer_free(&out);
+	assert_int_equal(dns_cache_get(c, "a.example", DNS_T_A, 0, false, &out), 1);
+	dns_answer_free(&out);
+	dns_cache_stats(c, &st);
+	assert_int_equal(st.hits, 1);
+	assert_int_equal(st.misses, 1);
+	assert_int_equal(st.entries, 1);
+	dns_answer_free(&a);
+	dns_cache_free(c);
+}
+
+struct cache_worker {
+	struct dns_cache *c;
+	int id, hits;
+};
+
+static void *
+cache_worker_run(void *arg)
+{
+	struct cache_worker *w = arg;
+	struct dns_answer a = answer_txt("shared", 6), out;
+	char name[32];
+	for (int i = 0; i < 2000; i++) {
+		snprintf(name, sizeof(name), "n%d.example", (i * 7 + w->id) % 16);
+		if (i % 3 == 0)
+			dns_cache_put(w->c, name, DNS_T_TXT, &a, 60, (uint64_t)i);
+		else if (dns_cache_get(w->c, name, DNS_T_TXT, (uint64_t)i, true, &out) == 1) {
+			w->hits += out.n == 1 && strcmp(out.rr[0].u.txt.data, "shared") == 0;
+			dns_answer_free(&out);
+		}
+	}
+	dns_answer_free(&a);
+	return NULL;
+}
+
+/* Threads share one small cache: every hit is whole, the counts add up, the caps hold. */
+static void
+test_cache_threads(void **state)
+{
+	struct dns_cache *c;
+	pthread_t t[4];
+	struct cache_worker w[4];
+	struct dns_stats st;
+	int hits = 0;
+	assert_int_equal(dns_cache_new(8, 0, &c), 0);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct cache_worker){.c = c, .id = i};
+		assert_int_equal(pthread_create(&t[i], NULL, cache_worker_run, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		hits += w[i].hits;
+	}
+	dns_cache_stats(c, &st);
+	assert_int_equal(st.hits, (uint64_t)hits);
+	assert_int_equal(st.hits + st.misses, 4 * (2000 - 667));
+	assert_true(st.entries <= 8);
+	assert_true(hits > 0);
+	dns_cache_free(c);
+}
+
+/* The per-thread deadline */
+
+static void *
+deadline_of_thread(void *arg)
+{
+	*(uint64_t *)arg = dns_deadline_get();
+	return NULL;
+}
+
+static void
+test_deadline_per_thread(void **state)
+{
+	pthread_t t;
+	uint64_t other = 1;
+	uint64_t now = dns_monotonic_ms();
+	assert_true(now > 0);
+	assert_int_equal(dns_deadline_get(), 0);
+	dns_deadline_set(now + 5000);
+	assert_int_equal(dns_deadline_get(), now + 5000);
+	assert_int_equal(pthread_create(&t, NULL, deadline_of_thread, &other), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(other, 0);
+	dns_deadline_set(0);
+	assert_int_equal(dns_deadline_get(), 0);
+	assert_true(dns_monotonic_ms() >= now);
+}
+
+/* A resolver whose network is a silent server, with a query timeout far beyond the test's
+ * own (60 s): only the deadline can end these queries in time. */
+static struct dns_resolver *
+silent_resolver(char *addr, const char *zone_path)
+{
+	const char *servers[] = {addr, NULL};
+	struct dns_options opt = {.zone_file = zone_path, .server = servers, .timeout_ms = 120000};
+	struct dns_resolver *r;
+	assert_int_equal(dns_resolver_open(&opt, &r, NULL), 0);
+	return r;
+}
+
+static void
+test_deadline_cuts_queries(void **state)
+{
+	char addr[32], path[] = "/tmp/test-dns-XXXXXX";
+	_cleanup_close_ int fd = silent_server(addr, sizeof(addr));
+	int zfd = mkstemp(path);
+	assert_true(zfd >= 0);
+	const char *text = "zone.example.com A 192.0.2.1\n";
+	assert_int_equal(write(zfd, text, strlen(text)), (ssize_t)strlen(text));
+	close(zfd);
+	struct dns_resolver *r = silent_resolver(addr, path);
+	struct dns_stats st;
+
+	dns_deadline_set(dns_monotonic_ms() + 200);
+	expect(r, "net.example.org", DNS_T_A, DNS_TIMEOUT, 0);
+	/* past the deadline: the zone still answers, the network is not waited for */
+	expect(r, "zone.example.com", DNS_T_A, DNS_OK, 1);
+	expect(r, "net.example.org", DNS_T_TXT, DNS_TIMEOUT, 0);
+	assert_int_equal(dns_prefetch(r, "later.example.org", DNS_T_A), 0);
+	dns_deadline_set(0);
+	/* timeouts are not cached */
+	dns_resolver_stats(r, &st);
+	assert_int_equal(st.misses, 2);
+	assert_int_equal(st.hits, 0);
+	assert_int_equal(st.entries, 0);
+	dns_resolver_free(r);
+	unlink(path);
+}
+
+static void
+test_prefetch(void **state)
+{
+	char addr[32], path[] = "/tmp/test-dns-XXXXXX";
+	_cleanup_close_ int fd = silent_server(addr, sizeof(addr));
+	int zfd = mkstemp(path);
+	assert_true(zfd >= 0);
+	const char *text = "zone.example.com A 192.0.2.1\n";
+	assert_int_equal(write(zfd, text, strlen(text)), (ssize_t)strlen(text));
+	close(zfd);
+	struct dns_resolver *r = silent_resolver(addr, path);
+	struct dns_stats st;
+
+	assert_int_equal(dns_prefetch(r, "bad..name", DNS_T_A), -EINVAL);
+	assert_int_equal(dns_prefetch(r, "zone.example.com", DNS_T_A), 0);
+	assert_int_equal(dns_prefetch(r, "net.example.org", DNS_T_A), 0);
+	assert_int_equal(dns_prefetch(r, "NET.example.org.", DNS_T_A), 0);  /* in flight already */
+	assert_int_equal(dns_prefetch(r, "other.example.org", DNS_T_A), 0); /* nobody waits */
+	dns_deadline_set(dns_monotonic_ms() + 200);
+	expect(r, "net.example.org", DNS_T_A, DNS_TIMEOUT, 0);
+	expect(r, "zone.example.com", DNS_T_A, DNS_OK, 1);
+	dns_deadline_set(0);
+	dns_resolver_stats(r, &st);
+	assert_int_equal(st.misses, 1);
+	assert_int_equal(st.joined, 1); /* the query waited for the prefetch */
+	dns_resolver_free(r);           /* frees the query nobody waited for */
+	unlink(path);
+
+	/* a zone-only resolver has nothing to start and counts nothing */
+	r = resolver_of("zone.example.com A 192.0.2.1\n");
+	assert_int_equal(dns_prefetch(r, "zone.example.com", DNS_T_A), 0);
+	assert_int_equal(dns_prefetch(r, "elsewhere.example", DNS_T_A), 0);
+	expect(r, "zone.example.com", DNS_T_A, DNS_OK, 1);
+	dns_resolver_stats(r, &st);
+	assert_int_equal(st.hits + st.misses + st.joined + st.entries, 0);
+	dns_resolver_free(r);
+}
+
 static int
 rdata(enum dns_type type, const char *wire, size_t len, struct dns_rr *rr)
 {
@@ -905,6 +1274,16 @@ main(void)
 	    cmocka_unit_test(test_network_timeout),
 	    cmocka_unit_test(test_zone_precedence),
 	    cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_cache_ttl),
+	    cmocka_unit_test(test_cache_what_is_kept),
+	    cmocka_unit_test(test_cache_copies),
+	    cmocka_unit_test(test_cache_lru),
+	    cmocka_unit_test(test_cache_bytes),
+	    cmocka_unit_test(test_cache_counts),
+	    cmocka_unit_test(test_cache_threads),
+	    cmocka_unit_test(test_deadline_per_thread),
+	    cmocka_unit_test(test_deadline_cuts_queries),
+	    cmocka_unit_test(test_prefetch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
