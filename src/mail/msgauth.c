@@ -16,6 +16,9 @@
 #include <string.h>
 #include <strings.h>
 
+static const struct dkim_sig_result *msgauth_dkim_get(const void *v, size_t i);
+static const struct dkim_sig_result *msgauth_dk_get(const void *v, size_t i);
+
 struct msgauth_spf {
 	struct spf_request req;
 	struct spf_outcome out;
@@ -174,6 +177,41 @@ msgauth_dns_thread(void *arg)
 	return NULL;
 }
 
+/* The key records of signatures (DKIM and DomainKeys alike: s._domainkey.d). */
+static void
+msgauth_prefetch_keys(struct msgauth *m, size_t n,
+                      const struct dkim_sig_result *(*get)(const void *, size_t), const void *v)
+{
+	char name[DNS_NAME_MAX + 16];
+	for (size_t i = 0; i < n; i++) {
+		const struct dkim_sig_result *res = get(v, i);
+		if (res->domain[0] && res->selector[0] &&
+		    (size_t)snprintf(name, sizeof(name), "%s._domainkey.%s", res->selector,
+		                     res->domain) < sizeof(name))
+			dns_prefetch(m->env->dns, name, DNS_T_TXT);
+	}
+}
+
+/* Every lookup whose name the header gives starts now, in parallel with the body; the checks
+ * at the end of the message find the answers in the cache or in flight. */
+static void
+msgauth_prefetch(struct msgauth *m)
+{
+	char name[DNS_NAME_MAX + 8], org[DNS_NAME_MAX];
+	const char *from = msgauth_domain(m->from);
+	dns_deadline_set(m->deadline_ms);
+	msgauth_prefetch_keys(m, dkim_verify_count(m->dkim), msgauth_dkim_get, m->dkim);
+	msgauth_prefetch_keys(m, dk_verify_count(m->dk), msgauth_dk_get, m->dk);
+	if (*from && (size_t)snprintf(name, sizeof(name), "_dmarc.%s", from) < sizeof(name))
+		dns_prefetch(m->env->dns, name, DNS_T_TXT);
+	if (*from && m->env->psl &&
+	    dmarc_psl_org_domain(m->env->psl, from, org, sizeof(org)) == 0 &&
+	    strcasecmp(org, from) &&
+	    (size_t)snprintf(name, sizeof(name), "_dmarc.%s", org) < sizeof(name))
+		dns_prefetch(m->env->dns, name, DNS_T_TXT);
+	dns_deadline_set(0);
+}
+
 static int
 msgauth_start_verifying(struct msgauth *m)
 {
@@ -190,8 +228,11 @@ msgauth_start_verifying(struct msgauth *m)
 		r = buf_append(&m->head_text, m->hdr.f[i].raw, m->hdr.f[i].len);
 	if (r >= 0)
 		r = buf_append(&m->head_text, "\r\n", 2);
-	if (r < 0 || !m->client.family)
+	if (r < 0)
 		return r;
+	msgauth_prefetch(m);
+	if (!m->client.family)
+		return 0;
 	r = -pthread_create(&m->thread, NULL, msgauth_dns_thread, m);
 	m->thread_running = r == 0;
 	return r;
