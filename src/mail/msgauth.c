@@ -333,7 +333,9 @@ static void
 msgauth_temp(struct msgauth_outcome *o, const struct milter_cfg *cfg, const char *xcode,
              const char *what)
 {
-	if (cfg->actions.temperror != MILTER_TEMP_TEMPFAIL || o->verdict == MSGAUTH_REJECT)
+	/* a reject stands; the first temporary error names the reply */
+	if (cfg->actions.temperror != MILTER_TEMP_TEMPFAIL || o->verdict == MSGAUTH_REJECT ||
+	    o->verdict == MSGAUTH_TEMPFAIL)
 		return;
 	o->verdict = MSGAUTH_TEMPFAIL;
 	snprintf(o->rcode, sizeof(o->rcode), "451");
