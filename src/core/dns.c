@@ -198,8 +198,8 @@ ub_add_server(struct ub_ctx *ub, const char *server)
 }
 
 /*
- * With forwarders, the reverse zones of private and documentation ranges (RFC 6303) are
- * theirs to answer, as a LAN's resolver often does: unbound would otherwise say NXDOMAIN
+ * With forwarders, the reverse zones of private and documentation ranges (RFC 6303) and the
+ * test. domain are theirs to answer, as a LAN's resolver often does: unbound would otherwise say NXDOMAIN
  * itself. Those zones are unsigned by nature, hence also insecure-lan-zones.
  */
 static int
@@ -207,6 +207,12 @@ ub_forward_lan_zones(struct ub_ctx *ub)
 {
 	if (ub_ctx_set_option(ub, "unblock-lan-zones:", "yes") != 0 ||
 	    ub_ctx_set_option(ub, "insecure-lan-zones:", "yes") != 0)
+		return -EIO;
+	/* RFC 6761's test. is for labs: a forwarder may well serve it, as it may the LAN's
+	 * reverse zones; unbound would answer NXDOMAIN itself (its default local-zone; "nodefault"
+	 * does not undo that through ub_ctx_set_option, "transparent" does) */
+	if (ub_ctx_set_option(ub, "local-zone:", "test. transparent") != 0 ||
+	    ub_ctx_set_option(ub, "domain-insecure:", "test.") != 0)
 		return -EIO;
 	return 0;
 }

@@ -357,3 +357,22 @@ def test_help(run):
     assert a.returncode == b.returncode == 0
     assert a.stdout == b.stdout and a.stdout.startswith("usage: rampart dns query NAME")
     assert "--dns-zone FILE" in a.stdout
+
+
+LAB = """$ORIGIN lab.test.
+$TTL 300
+@   SOA ns hostmaster 1 7200 3600 1209600 300
+    NS  ns
+ns  A   192.0.2.53
+@   TXT "v=spf1 -all"
+"""
+
+
+@pytest.mark.parametrize("dnssec", [[], ["--no-dnssec"]])
+def test_test_domain_goes_to_the_forwarder(run, dnssec):
+    """RFC 6761's test. is unbound's own NXDOMAIN by default; with a forwarder, a lab's
+    records under it are the forwarder's to answer (DNSSEC on or off: test. is unsigned)."""
+    with knot_zone({"lab.test": LAB}) as (addr, port):
+        r = run("dns", "query", "lab.test", "TXT", "--dns-server", f"{addr}:{port}", *dnssec)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert '"v=spf1 -all"' in r.stdout
