@@ -199,8 +199,8 @@ ub_add_server(struct ub_ctx *ub, const char *server)
 
 /*
  * With forwarders, the reverse zones of private and documentation ranges (RFC 6303) and the
- * test. domain are theirs to answer, as a LAN's resolver often does: unbound would otherwise say NXDOMAIN
- * itself. Those zones are unsigned by nature, hence also insecure-lan-zones.
+ * test. domain are theirs to answer, as a LAN's resolver often does: unbound would otherwise say
+ * NXDOMAIN itself. Those zones are unsigned by nature, hence also insecure-lan-zones.
  */
 static int
 ub_forward_lan_zones(struct ub_ctx *ub)
