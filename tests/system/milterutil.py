@@ -13,9 +13,9 @@
 
 Milter(zones=None, mail=None, keys=(), sign=True, dns=None, authserv_id="mx.test", env=None)
     zones: {origin: zone text} served by knot (tests/system/knot.py) on a loopback port; the
-        config's dns.servers points at it. None: no knot (then pass dns=). Not under .test,
+        config's dns.servers points at it. None: no knot (then pass dns=). Not under
         .invalid, .localhost or .onion: libunbound answers those NXDOMAIN itself (its
-        default local zones, RFC 6761) and never asks knot; .example works.
+        default local zones, RFC 6761) and never asks knot; .example and .test work.
     mail: extra keys of the `mail:` section: a dict (merged over the defaults, nested dicts
         merged) or YAML text (the section's body, indented as at top level).
     keys: (domain, selector, "rsa"|"ed25519") each made by `rampart dkim keygen`; its TXT
