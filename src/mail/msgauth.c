@@ -62,6 +62,8 @@ msgauth_begin(const struct msgauth_env *env, const struct msgauth_envelope *e, s
 	m->authenticated = e->authenticated;
 	snprintf(m->helo, sizeof(m->helo), "%s", e->helo ? e->helo : "");
 	snprintf(m->mail_from, sizeof(m->mail_from), "%s", e->mail_from ? e->mail_from : "");
+	/* no client address: the host's own submission (Postfix's non_smtpd_milters) */
+	m->internal = !e->client.family;
 	const struct net_cidr *nets = env->cfg->internal_networks.items;
 	for (size_t i = 0; e->client.family && i < env->cfg->internal_networks.n; i++)
 		m->internal |= net_cidr_match(&nets[i], &e->client);

@@ -11,7 +11,9 @@
     with Milter(zones=..., mail=...) as m:       # without pytest; stop() checks as below
         ...
 
-Milter(zones=None, mail=None, keys=(), sign=True, dns=None, authserv_id="mx.test", env=None)
+Milter(zones=None, mail=None, keys=(), sign=True, dns=None, authserv_id="mx.test", env=None,
+       top=None)
+    top: further top-level sections of the config, e.g. {"metrics": {"listen": ADDR}}.
     zones: {origin: zone text} served by knot (tests/system/knot.py) on a loopback port; the
         config's dns.servers points at it. None: no knot (then pass dns=). Not under
         .invalid, .localhost or .onion: libunbound answers those NXDOMAIN itself (its
@@ -128,8 +130,9 @@ def _zone_record(domain, selector, value):
 
 class Milter:
     def __init__(self, zones=None, mail=None, keys=(), sign=True, dns=None,
-                 authserv_id="mx.test", env=None):
+                 authserv_id="mx.test", env=None, top=None):
         self.rampart = str(BUILD / "rampart")
+        self.top = dict(top or {})
         self.zones = dict(zones or {})
         self.extra_mail = mail
         self.keys_spec = list(keys)
@@ -220,7 +223,8 @@ class Milter:
         dns = self.dns if self.dns is not None else {
             "servers": [f"127.0.0.1:{self.dns_port}"] if self.dns_port else [],
             "timeout": "2s"}
-        text = _yaml({"log": {"level": "info"}, "dns": dns, "mail": self._mail_section()})
+        text = _yaml({"log": {"level": "info"}, **self.top, "dns": dns,
+                      "mail": self._mail_section()})
         if isinstance(self.extra_mail, str):
             text += "".join("  " + line + "\n" for line in self.extra_mail.splitlines())
         self.config.write_text(text)

@@ -286,3 +286,37 @@ def test_dead_resolver_temperror_then_tempfail(tmp_path):
         assert m.reload(mail={"dns-budget": "2s", "actions": {"temperror": "tempfail"}})
         print(miltertest(m, "dead_dns.lua", msg=msg, mode="tempfail", qid="DEAD2"))
         assert result(m, "DEAD2")["action"] == "tempfail"
+
+
+def test_metrics_count_results_and_actions(tmp_path):
+    """The milter's Prometheus series on the metrics listener: results by method, actions,
+    the latency histogram; a second message moves the counters by one each."""
+    import urllib.request
+    port = free_port()
+    with Milter(zones={"example": ZONE}, keys=KEYS,
+                top={"metrics": {"listen": f"127.0.0.1:{port}"}}) as mil:
+        msg = tmp_path / "msg.eml"
+        msg.write_bytes(sign(mil, MESSAGE.encode()))
+
+        def scrape():
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                text = r.read().decode()
+            return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                    for line in text.splitlines() if line and not line.startswith("#")}
+
+        before = scrape()
+        assert before['rampart_milter_results_total{method="dkim",result="pass"}'] == 0
+        miltertest(mil, "inbound.lua", msg=msg, out=tmp_path / "out1")
+        one = scrape()
+        miltertest(mil, "inbound.lua", msg=msg, out=tmp_path / "out2")
+        two = scrape()
+    for method in ("spf", "helo", "sender-id", "dkim", "dmarc"):
+        key = f'rampart_milter_results_total{{method="{method}",result="pass"}}'
+        assert (one[key], two[key]) == (1, 2), (method, one[key], two[key])
+    assert (one['rampart_milter_messages_total{action="accept"}'],
+            two['rampart_milter_messages_total{action="accept"}']) == (1, 2)
+    assert two['rampart_milter_results_total{method="spf",result="fail"}'] == 0
+    assert (one["rampart_milter_message_seconds_count"],
+            two["rampart_milter_message_seconds_count"]) == (1, 2)
+    assert two['rampart_milter_message_seconds_bucket{le="+Inf"}'] == 2
+    assert two["rampart_milter_signatures_total"] == 0

@@ -354,6 +354,10 @@ test_who_is_signed(void **state)
 	assert_false(o.signed_);
 	assert_non_null(o.spf);
 	msgauth_outcome_free(&o);
+	/* no client address (a local submission): signed */
+	run(&v, NULL, "alice@example.com", false, base, 4, body, &o);
+	assert_true(o.signed_);
+	msgauth_outcome_free(&o);
 	/* internal, but no key for the From domain: neither signed nor verified */
 	run(&v, "127.0.0.1", "x@other.example", false, other, 1, body, &o);
 	assert_false(o.signed_);
