@@ -70,7 +70,8 @@ struct milter_conn {
 	struct net_addr client;
 	char helo[DNS_NAME_MAX + 2];
 	char mail_from[SPF_SENDER_MAX];
-	bool leadspc; /* the MTA sends (and takes) header values with their leading space */
+	bool leadspc;     /* the MTA sends (and takes) header values with their leading space */
+	unsigned long nr; /* SMFIP_NR_*: the steps the MTA does not wait for a reply to */
 	struct msgauth *msg;
 	uint64_t t0;
 	bool failed; /* an internal error in this message: on-error decides */
@@ -174,11 +175,23 @@ milter_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long
 	struct milter_conn *c = milter_conn_make(ctx);
 	if (!c)
 		return SMFIS_TEMPFAIL;
+	/* nothing before the end of the message changes the verdict: the MTA need not wait for
+	 * a reply to each step (a round trip each, some 15 a message) */
+	const unsigned long nr = SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_DATA |
+	                         SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
 	*pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE);
-	*pf1 = f1 & (skip | SMFIP_HDR_LEADSPC);
+	*pf1 = f1 & (skip | nr | SMFIP_HDR_LEADSPC);
 	*pf2 = *pf3 = 0;
 	c->leadspc = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
+	c->nr = *pf1 & nr;
 	return SMFIS_CONTINUE;
+}
+
+/* The reply to a step before the end of the message: none when the MTA said it needs none. */
+static sfsistat
+milter_next(const struct milter_conn *c, unsigned long step)
+{
+	return c && (c->nr & step) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 static sfsistat
@@ -197,7 +210,7 @@ milter_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 		                       &c->client);
 	c->client.port = 0;
 	net_addr_normalize(&c->client);
-	return SMFIS_CONTINUE;
+	return milter_next(c, SMFIP_NR_CONN);
 }
 
 static sfsistat
@@ -206,7 +219,7 @@ milter_helo(SMFICTX *ctx, char *helo)
 	struct milter_conn *c = milter_conn(ctx);
 	if (c)
 		snprintf(c->helo, sizeof(c->helo), "%s", helo ? helo : "");
-	return SMFIS_CONTINUE;
+	return milter_next(c, SMFIP_NR_HELO);
 }
 
 /* "<a@b>" (with ESMTP parameters in argv[1..]) to "a@b"; "<>" to "". */
@@ -238,7 +251,7 @@ milter_envfrom(SMFICTX *ctx, char **argv)
 	                                   .mail_from = c->mail_from,
 	                                   .authenticated = auth && *auth};
 	c->failed = msgauth_begin(&c->conf->env, &e, &c->msg) < 0;
-	return SMFIS_CONTINUE;
+	return milter_next(c, SMFIP_NR_MAIL);
 }
 
 static sfsistat
@@ -246,7 +259,7 @@ milter_header(SMFICTX *ctx, char *name, char *value)
 {
 	struct milter_conn *c = milter_conn(ctx);
 	if (!c || !c->msg || c->failed)
-		return SMFIS_CONTINUE;
+		return milter_next(c, SMFIP_NR_HDR);
 	/* without SMFIP_HDR_LEADSPC the MTA dropped the space after the colon */
 	_cleanup_buf_ struct buf spaced = BUF_INIT(RFC5322_MAX_BYTES);
 	if (!c->leadspc && buf_printf(&spaced, " %s", value) < 0)
@@ -254,7 +267,7 @@ milter_header(SMFICTX *ctx, char *name, char *value)
 	else
 		c->failed =
 		    msgauth_header(c->msg, name, c->leadspc ? value : buf_cstr(&spaced)) < 0;
-	return SMFIS_CONTINUE;
+	return milter_next(c, SMFIP_NR_HDR);
 }
 
 static sfsistat
@@ -263,7 +276,7 @@ milter_eoh(SMFICTX *ctx)
 	struct milter_conn *c = milter_conn(ctx);
 	if (c && c->msg && !c->failed)
 		c->failed = msgauth_eoh(c->msg) < 0;
-	return SMFIS_CONTINUE;
+	return milter_next(c, SMFIP_NR_EOH);
 }
 
 static sfsistat
@@ -272,7 +285,13 @@ milter_body(SMFICTX *ctx, unsigned char *data, size_t len)
 	struct milter_conn *c = milter_conn(ctx);
 	if (c && c->msg && !c->failed)
 		c->failed = msgauth_body(c->msg, (const char *)data, len) < 0;
-	return SMFIS_CONTINUE;
+	return milter_next(c, SMFIP_NR_BODY);
+}
+
+static sfsistat
+milter_data(SMFICTX *ctx)
+{
+	return milter_next(milter_conn(ctx), SMFIP_NR_DATA);
 }
 
 static int
@@ -531,6 +550,7 @@ static struct smfiDesc milter_desc = {
     .xxfi_helo = milter_helo,
     .xxfi_envfrom = milter_envfrom,
     .xxfi_header = milter_header,
+    .xxfi_data = milter_data,
     .xxfi_eoh = milter_eoh,
     .xxfi_body = milter_body,
     .xxfi_eom = milter_eom,
