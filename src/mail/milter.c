@@ -70,8 +70,7 @@ struct milter_conn {
 	struct net_addr client;
 	char helo[DNS_NAME_MAX + 2];
 	char mail_from[SPF_SENDER_MAX];
-	bool leadspc;     /* the MTA sends (and takes) header values with their leading space */
-	unsigned long nr; /* SMFIP_NR_*: the steps the MTA does not wait for a reply to */
+	bool leadspc; /* the MTA sends (and takes) header values with their leading space */
 	struct msgauth *msg;
 	uint64_t t0;
 	bool failed; /* an internal error in this message: on-error decides */
@@ -175,23 +174,11 @@ milter_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long
 	struct milter_conn *c = milter_conn_make(ctx);
 	if (!c)
 		return SMFIS_TEMPFAIL;
-	/* nothing before the end of the message changes the verdict: the MTA need not wait for
-	 * a reply to each step (a round trip each, some 15 a message) */
-	const unsigned long nr = SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_DATA |
-	                         SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
 	*pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE);
-	*pf1 = f1 & (skip | nr | SMFIP_HDR_LEADSPC);
+	*pf1 = f1 & (skip | SMFIP_HDR_LEADSPC);
 	*pf2 = *pf3 = 0;
 	c->leadspc = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
-	c->nr = *pf1 & nr;
 	return SMFIS_CONTINUE;
-}
-
-/* The reply to a step before the end of the message: none when the MTA said it needs none. */
-static sfsistat
-milter_next(const struct milter_conn *c, unsigned long step)
-{
-	return c && (c->nr & step) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 static sfsistat
@@ -210,7 +197,7 @@ milter_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 		                       &c->client);
 	c->client.port = 0;
 	net_addr_normalize(&c->client);
-	return milter_next(c, SMFIP_NR_CONN);
+	return SMFIS_CONTINUE;
 }
 
 static sfsistat
@@ -219,7 +206,7 @@ milter_helo(SMFICTX *ctx, char *helo)
 	struct milter_conn *c = milter_conn(ctx);
 	if (c)
 		snprintf(c->helo, sizeof(c->helo), "%s", helo ? helo : "");
-	return milter_next(c, SMFIP_NR_HELO);
+	return SMFIS_CONTINUE;
 }
 
 /* "<a@b>" (with ESMTP parameters in argv[1..]) to "a@b"; "<>" to "". */
@@ -251,7 +238,7 @@ milter_envfrom(SMFICTX *ctx, char **argv)
 	                                   .mail_from = c->mail_from,
 	                                   .authenticated = auth && *auth};
 	c->failed = msgauth_begin(&c->conf->env, &e, &c->msg) < 0;
-	return milter_next(c, SMFIP_NR_MAIL);
+	return SMFIS_CONTINUE;
 }
 
 static sfsistat
@@ -259,7 +246,7 @@ milter_header(SMFICTX *ctx, char *name, char *value)
 {
 	struct milter_conn *c = milter_conn(ctx);
 	if (!c || !c->msg || c->failed)
-		return milter_next(c, SMFIP_NR_HDR);
+		return SMFIS_CONTINUE;
 	/* without SMFIP_HDR_LEADSPC the MTA dropped the space after the colon */
 	_cleanup_buf_ struct buf spaced = BUF_INIT(RFC5322_MAX_BYTES);
 	if (!c->leadspc && buf_printf(&spaced, " %s", value) < 0)
@@ -267,7 +254,7 @@ milter_header(SMFICTX *ctx, char *name, char *value)
 	else
 		c->failed =
 		    msgauth_header(c->msg, name, c->leadspc ? value : buf_cstr(&spaced)) < 0;
-	return milter_next(c, SMFIP_NR_HDR);
+	return SMFIS_CONTINUE;
 }
 
 static sfsistat
@@ -276,7 +263,7 @@ milter_eoh(SMFICTX *ctx)
 	struct milter_conn *c = milter_conn(ctx);
 	if (c && c->msg && !c->failed)
 		c->failed = msgauth_eoh(c->msg) < 0;
-	return milter_next(c, SMFIP_NR_EOH);
+	return SMFIS_CONTINUE;
 }
 
 static sfsistat
@@ -285,13 +272,7 @@ milter_body(SMFICTX *ctx, unsigned char *data, size_t len)
 	struct milter_conn *c = milter_conn(ctx);
 	if (c && c->msg && !c->failed)
 		c->failed = msgauth_body(c->msg, (const char *)data, len) < 0;
-	return milter_next(c, SMFIP_NR_BODY);
-}
-
-static sfsistat
-milter_data(SMFICTX *ctx)
-{
-	return milter_next(milter_conn(ctx), SMFIP_NR_DATA);
+	return SMFIS_CONTINUE;
 }
 
 static int
@@ -550,7 +531,6 @@ static struct smfiDesc milter_desc = {
     .xxfi_helo = milter_helo,
     .xxfi_envfrom = milter_envfrom,
     .xxfi_header = milter_header,
-    .xxfi_data = milter_data,
     .xxfi_eoh = milter_eoh,
     .xxfi_body = milter_body,
     .xxfi_eom = milter_eom,
