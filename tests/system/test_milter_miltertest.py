@@ -320,3 +320,18 @@ def test_metrics_count_results_and_actions(tmp_path):
             two["rampart_milter_message_seconds_count"]) == (1, 2)
     assert two['rampart_milter_message_seconds_bucket{le="+Inf"}'] == 2
     assert two["rampart_milter_signatures_total"] == 0
+
+
+@pytest.mark.parametrize("on_error", ["accept", "tempfail"])
+def test_internal_error_follows_on_error(on_error):
+    """A message the milter cannot take (a header past its field cap) is an internal error:
+    accepted unchanged or tempfailed as mail.actions.on-error says; the connection goes on."""
+    with Milter(zones={"example": ZONE}, keys=KEYS,
+                mail={"actions": {"on-error": on_error}}) as mil:
+        miltertest(mil, "too_many_fields.lua",
+                   want="tempfail" if on_error == "tempfail" else "continue")
+        log = mil.log()
+        assert re.search(r"milter qid=TOOMANY1 internal error, message "
+                         + ("tempfailed" if on_error == "tempfail" else "accepted unchanged"),
+                         log), log
+        assert result(mil, "TOOMANY2")["spf"] == "pass"

@@ -8,8 +8,8 @@
 --
 -- Messages are sent as Postfix sends them: header values with their leading space
 -- (SMFIP_HDR_LEADSPC is negotiated), folded values with LF alone between the lines, and
--- the body in chunks as given. The milter negotiates SMFIP_NORCPT and SMFIP_NODATA:
--- miltertest then skips those steps by itself, so no script calls mt.rcptto or mt.data.
+-- the body in chunks as given. The milter negotiates SMFIP_NORCPT (miltertest then skips
+-- RCPT by itself): no script calls mt.rcptto, and none needs mt.data.
 
 local t = {}
 
