@@ -125,19 +125,17 @@ milter_keys_lookup_name(char *keytable, const char *name, char **selector, char 
 	return NULL;
 }
 
+/* One SigningTable line: its key's KeyTable entry (kt is the table's text, read once). */
 static int
 milter_keys_opendkim_entry(struct milter_keys *ks, const struct milter_opendkim_cfg *od,
-                           const char *pattern, bool glob, const char *name, char *why,
-                           size_t whylen)
+                           const struct buf *kt, const char *pattern, bool glob, const char *name,
+                           char *why, size_t whylen)
 {
-	_cleanup_buf_ struct buf kt = BUF_INIT(MILTER_TABLE_FILE_MAX + 1);
+	_cleanup_free_ char *scratch = strndup(kt->data, kt->len);
 	char *selector, *file, *domain;
-	int r = milter_keys_read(od->keytable, MILTER_TABLE_FILE_MAX, &kt);
-	if (r < 0) {
-		snprintf(why, whylen, "%s: %s", od->keytable, strerror(-r));
-		return r;
-	}
-	if (!(domain = milter_keys_lookup_name(kt.data, name, &selector, &file))) {
+	if (!scratch)
+		return -ENOMEM;
+	if (!(domain = milter_keys_lookup_name(scratch, name, &selector, &file))) {
 		snprintf(why, whylen, "%s: no key named %.64s (as domain:selector:keyfile)",
 		         od->keytable, name);
 		return -EINVAL;
@@ -150,11 +148,14 @@ milter_keys_opendkim(struct milter_keys *ks, const struct milter_opendkim_cfg *o
                      size_t whylen)
 {
 	_cleanup_buf_ struct buf st = BUF_INIT(MILTER_TABLE_FILE_MAX + 1);
+	_cleanup_buf_ struct buf kt = BUF_INIT(MILTER_TABLE_FILE_MAX + 1);
 	const char *path = od->signingtable;
 	bool glob = !strncmp(path, "refile:", 7);
 	if (glob)
 		path += 7;
 	int r = milter_keys_read(path, MILTER_TABLE_FILE_MAX, &st);
+	if (r >= 0 && (r = milter_keys_read(od->keytable, MILTER_TABLE_FILE_MAX, &kt)) < 0)
+		path = od->keytable;
 	if (r < 0) {
 		snprintf(why, whylen, "%s: %s", path, strerror(-r));
 		return r;
@@ -168,7 +169,8 @@ milter_keys_opendkim(struct milter_keys *ks, const struct milter_opendkim_cfg *o
 			snprintf(why, whylen, "%s: \"%.64s\" names no key", path, key);
 			return -EINVAL;
 		}
-		if ((r = milter_keys_opendkim_entry(ks, od, key, glob, rest, why, whylen)) < 0)
+		r = milter_keys_opendkim_entry(ks, od, &kt, key, glob, rest, why, whylen);
+		if (r < 0)
 			return r;
 	}
 	return 0;
