@@ -171,12 +171,14 @@ parts_milter_start(struct ev_loop *loop, const struct parts_cfg *cfg, struct met
 	char why[512] = "";
 	(void)loop;
 	parts_dns_options(cfg, servers, 17, &dns);
+	char postfix[512];
 	int r = milter_start(&cfg->mail, &dns, metrics, (struct milter **)state, why, sizeof(why));
 	if (r < 0)
 		log_error("milter cannot start: %s error=\"%s\"", why, strerror(-r));
-	else
-		log_info("milter listening on %s (Postfix: smtpd_milters = %s)%s",
-		         cfg->mail.milter.listen, cfg->mail.milter.listen,
+	else if (milter_postfix_spec(cfg->mail.milter.listen, postfix, sizeof(postfix)) >= 0 ||
+	         snprintf(postfix, sizeof(postfix), "the same") > 0)
+		log_info("milter listening on %s (Postfix main.cf: smtpd_milters = %s)%s",
+		         cfg->mail.milter.listen, postfix,
 		         cfg->mail.sign.n || cfg->mail.sign_from_opendkim.keytable
 		             ? ""
 		             : "; no signing keys configured: verifying only");

@@ -570,6 +570,21 @@ milter_open(const struct milter_cfg *cfg)
 }
 
 int
+milter_postfix_spec(const char *spec, char *out, size_t size)
+{
+	const char *at = strchr(spec, '@');
+	bool v6 = !strncmp(spec, "inet6:", 6);
+	size_t skip = v6 ? 6 : 5;
+	int n;
+	if ((v6 || !strncmp(spec, "inet:", 5)) && at)
+		n = snprintf(out, size, v6 ? "inet:[%s]:%.*s" : "inet:%s:%.*s", at + 1,
+		             (int)(at - spec - skip), spec + skip);
+	else
+		n = snprintf(out, size, "%s", spec);
+	return n < 0 || (size_t)n >= size ? -ENOBUFS : 0;
+}
+
+int
 milter_start(const struct milter_cfg *cfg, const struct dns_options *dns, struct metrics *metrics,
              struct milter **out, char *why, size_t whylen)
 {

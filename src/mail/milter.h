@@ -23,5 +23,8 @@ int milter_start(const struct milter_cfg *cfg, const struct dns_options *dns,
 /* Loads keys and tables anew; on failure the running configuration stays (why says why). */
 int milter_reload(struct milter *m, const struct milter_cfg *cfg, const struct dns_options *dns,
                   char *why, size_t whylen);
+/* The listener as Postfix's smtpd_milters writes it: inet:PORT@HOST is inet:HOST:PORT,
+ * inet6:PORT@HOST is inet:[HOST]:PORT, unix:PATH stays. -ENOBUFS when size is too small. */
+int milter_postfix_spec(const char *spec, char *out, size_t size);
 /* Stops accepting, lets libmilter finish, frees m. NULL-safe. */
 void milter_stop(struct milter *m);

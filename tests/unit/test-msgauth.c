@@ -11,6 +11,7 @@
 #include "mail/authres.h"
 #include "mail/dkim_key.h"
 #include "mail/dmarc_psl.h"
+#include "mail/milter.h"
 #include "mail/milter_config.h"
 #include "mail/milter_keys.h"
 #include "mail/msgauth.h"
@@ -428,6 +429,20 @@ test_authres_id(void **state)
 	assert_true(authres_valid_id("mx.example.com"));
 }
 
+static void
+test_postfix_spec(void **state)
+{
+	(void)state;
+	char out[64];
+	assert_int_equal(milter_postfix_spec("inet:8891@127.0.0.1", out, sizeof(out)), 0);
+	assert_string_equal(out, "inet:127.0.0.1:8891");
+	assert_int_equal(milter_postfix_spec("inet6:8891@::1", out, sizeof(out)), 0);
+	assert_string_equal(out, "inet:[::1]:8891");
+	assert_int_equal(milter_postfix_spec("unix:/run/rampart/milter.sock", out, sizeof(out)), 0);
+	assert_string_equal(out, "unix:/run/rampart/milter.sock");
+	assert_int_equal(milter_postfix_spec("inet:8891@127.0.0.1", out, 8), -ENOBUFS);
+}
+
 int
 main(void)
 {
@@ -440,6 +455,7 @@ main(void)
 	    cmocka_unit_test(test_who_is_signed),
 	    cmocka_unit_test(test_opendkim_tables),
 	    cmocka_unit_test(test_authres_id),
+	    cmocka_unit_test(test_postfix_spec),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
