@@ -175,8 +175,8 @@ parts_milter_start(struct ev_loop *loop, const struct parts_cfg *cfg, struct met
 	int r = milter_start(&cfg->mail, &dns, metrics, (struct milter **)state, why, sizeof(why));
 	if (r < 0)
 		log_error("milter cannot start: %s error=\"%s\"", why, strerror(-r));
-	else if (milter_postfix_spec(cfg->mail.milter.listen, postfix, sizeof(postfix)) >= 0 ||
-	         snprintf(postfix, sizeof(postfix), "the same") > 0)
+	else if (milter_postfix_spec(cfg->mail.milter.listen, postfix, sizeof(postfix)) <= 0)
+		/* a listener too long for the buffer is shown cut: only the log line */
 		log_info("milter listening on %s (Postfix main.cf: smtpd_milters = %s)%s",
 		         cfg->mail.milter.listen, postfix,
 		         cfg->mail.sign.n || cfg->mail.sign_from_opendkim.keytable
