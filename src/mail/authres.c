@@ -74,6 +74,9 @@ authres_quoted(const char *v, size_t len, size_t i, char *out, size_t size)
 	for (i++; i < len && v[i] != '"'; i++) {
 		if (v[i] == '\\' && i + 1 < len)
 			i++;
+		/* no control bytes: an id with a NUL in it would read as a shorter one */
+		if ((unsigned char)v[i] < 32 || v[i] == 127)
+			return -EINVAL;
 		if (o + 1 >= size)
 			return -ENOBUFS;
 		out[o++] = v[i];
