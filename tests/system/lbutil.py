@@ -260,6 +260,18 @@ class Lb:
     def fd_count(self):
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
+    def socket_count(self):
+        """The balancer's open sockets: what sessions hold. Not fd_count: a worker makes its
+        io_uring and eventfd when it starts, which may come after a count taken at once."""
+        fds = f"/proc/{self.pid}/fd"
+        n = 0
+        for fd in os.listdir(fds):
+            try:
+                n += os.readlink(f"{fds}/{fd}").startswith("socket:")
+            except FileNotFoundError:
+                pass
+        return n
+
     def rss_kib(self, field="VmRSS"):
         return proc_status_kib(self.pid, field)
 

@@ -171,14 +171,14 @@ def test_client_reset_mid_tunnel(lb, echo, ring):
     """A client that resets its connection with a tunnel open ends the session (no fd left
     behind), and the balancer goes on serving."""
     l = tcp_lb(lb, echo, ring)
-    base = l.fd_count()
+    base = l.socket_count()
     for _ in range(20):
         s = socket.create_connection(("127.0.0.1", l.port), timeout=10)
         s.sendall(b"abc")
         assert recv_exactly(s, 3) == b"abc"
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         s.close()  # RST
-    wait_for(lambda: l.fd_count() <= base, what="the sessions' fds closed")
+    wait_for(lambda: l.socket_count() <= base, what="the sessions' sockets closed")
     s = socket.create_connection(("127.0.0.1", l.port), timeout=10)
     s.sendall(b"still")
     assert recv_exactly(s, 5) == b"still"
