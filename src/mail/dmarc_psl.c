@@ -358,32 +358,6 @@ parse_list(struct dmarc_psl *psl, char *text, size_t len, unsigned flags)
 	return psl->used > 0 ? 0 : -EINVAL;
 }
 
-static int
-read_file(const char *path, char **text, size_t *len)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (st.st_size > (off_t)DMARC_PSL_FILE_MAX)
-		return -EFBIG;
-	/* one byte more than stat says, to notice a file that grew meanwhile */
-	size_t cap = (size_t)st.st_size + 1;
-	_cleanup_free_ char *buf = malloc(cap);
-	if (!buf)
-		return -ENOMEM;
-	ssize_t n = file_read_capped(fd, buf, cap);
-	if (n < 0)
-		return (int)n;
-	if ((size_t)n == cap)
-		return -EFBIG;
-	*len = (size_t)n;
-	*text = TAKE_PTR(buf);
-	return 0;
-}
-
 void
 dmarc_psl_free(struct dmarc_psl *psl)
 {
@@ -401,7 +375,8 @@ dmarc_psl_load(const char *path, unsigned flags, struct dmarc_psl **out)
 {
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
-	int e = read_file(path ? path : DMARC_PSL_DEFAULT_PATH, &text, &len);
+	int e =
+	    file_read_path(path ? path : DMARC_PSL_DEFAULT_PATH, DMARC_PSL_FILE_MAX, &text, &len);
 	if (e < 0)
 		return e;
 	_cleanup_(dmarc_psl_freep) struct dmarc_psl *psl = calloc(1, sizeof(*psl));

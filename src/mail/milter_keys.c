@@ -1,18 +1,15 @@
 #include "milter_keys.h"
 
-#include "core/buf.h"
 #include "core/cleanup.h"
 #include "core/file.h"
 #include "dkim_sign.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 void
 milter_keys_free(struct milter_keys *ks)
@@ -32,33 +29,16 @@ milter_keys_free(struct milter_keys *ks)
 DEFINE_CLEANUP_FUNC(struct milter_keys, milter_keys_free)
 
 static int
-milter_keys_read(const char *path, size_t cap, struct buf *out)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (buf_reserve(out, cap + 1) < 0)
-		return -ENOMEM;
-	ssize_t n = file_read_capped(fd, out->data, cap + 1);
-	if (n < 0)
-		return (int)n;
-	if ((size_t)n > cap)
-		return -EFBIG;
-	out->len = (size_t)n;
-	out->data[n] = '\0';
-	return 0;
-}
-
-static int
 milter_keys_add(struct milter_keys *ks, const char *pattern, bool glob, const char *domain,
                 const char *selector, const char *keyfile, char *why, size_t whylen)
 {
-	_cleanup_buf_ struct buf pem = BUF_INIT(MILTER_KEY_FILE_MAX + 1);
+	_cleanup_free_ char *pem = NULL;
+	size_t pem_len = 0;
 	struct milter_key *grown = realloc(ks->k, (ks->n + 1) * sizeof(*grown));
 	if (!grown)
 		return -ENOMEM;
 	ks->k = grown;
-	int r = milter_keys_read(keyfile, MILTER_KEY_FILE_MAX, &pem);
+	int r = file_read_path(keyfile, MILTER_KEY_FILE_MAX, &pem, &pem_len);
 	if (r < 0) {
 		snprintf(why, whylen, "%s: %s", keyfile, r == -EFBIG ? "too large" : strerror(-r));
 		return r;
@@ -69,7 +49,7 @@ milter_keys_add(struct milter_keys *ks, const char *pattern, bool glob, const ch
 	}
 	struct milter_key *k = &ks->k[ks->n];
 	*k = (struct milter_key){.glob = glob};
-	r = dkim_key_private_load(pem.data, pem.len, &k->key);
+	r = dkim_key_private_load(pem, pem_len, &k->key);
 	if (r < 0) {
 		snprintf(why, whylen, "%s: not an RSA or Ed25519 PEM private key", keyfile);
 		return r;
@@ -128,10 +108,10 @@ milter_keys_lookup_name(char *keytable, const char *name, char **selector, char 
 /* One SigningTable line: its key's KeyTable entry (kt is the table's text, read once). */
 static int
 milter_keys_opendkim_entry(struct milter_keys *ks, const struct milter_opendkim_cfg *od,
-                           const struct buf *kt, const char *pattern, bool glob, const char *name,
+                           const char *kt, const char *pattern, bool glob, const char *name,
                            char *why, size_t whylen)
 {
-	_cleanup_free_ char *scratch = strndup(kt->data, kt->len);
+	_cleanup_free_ char *scratch = strdup(kt);
 	char *selector, *file, *domain;
 	if (!scratch)
 		return -ENOMEM;
@@ -147,29 +127,28 @@ static int
 milter_keys_opendkim(struct milter_keys *ks, const struct milter_opendkim_cfg *od, char *why,
                      size_t whylen)
 {
-	_cleanup_buf_ struct buf st = BUF_INIT(MILTER_TABLE_FILE_MAX + 1);
-	_cleanup_buf_ struct buf kt = BUF_INIT(MILTER_TABLE_FILE_MAX + 1);
+	_cleanup_free_ char *st = NULL, *kt = NULL;
+	size_t len;
 	const char *path = od->signingtable;
 	bool glob = !strncmp(path, "refile:", 7);
 	if (glob)
 		path += 7;
-	int r = milter_keys_read(path, MILTER_TABLE_FILE_MAX, &st);
-	if (r >= 0 && (r = milter_keys_read(od->keytable, MILTER_TABLE_FILE_MAX, &kt)) < 0)
+	int r = file_read_path(path, MILTER_TABLE_FILE_MAX, &st, &len);
+	if (r >= 0 && (r = file_read_path(od->keytable, MILTER_TABLE_FILE_MAX, &kt, &len)) < 0)
 		path = od->keytable;
 	if (r < 0) {
 		snprintf(why, whylen, "%s: %s", path, strerror(-r));
 		return r;
 	}
 	char *save = NULL, *key, *rest;
-	for (char *line = strtok_r(st.data, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
+	for (char *line = strtok_r(st, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (!milter_keys_line(line, &key, &rest))
 			continue;
 		if (!*rest) {
 			snprintf(why, whylen, "%s: \"%.64s\" names no key", path, key);
 			return -EINVAL;
 		}
-		r = milter_keys_opendkim_entry(ks, od, &kt, key, glob, rest, why, whylen);
+		r = milter_keys_opendkim_entry(ks, od, kt, key, glob, rest, why, whylen);
 		if (r < 0)
 			return r;
 	}

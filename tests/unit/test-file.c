@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -49,6 +51,26 @@ test_bad_fd(void **state)
 	assert_int_equal(file_read_capped(-1, buf, sizeof(buf)), -EBADF);
 }
 
+/* A whole file, NUL-terminated; over the cap -EFBIG; a missing one -ENOENT. */
+static void
+test_read_path(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/test-file-XXXXXX", *text = NULL;
+	size_t len = 0;
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "key\0data", 8), 8);
+	close(fd);
+	assert_int_equal(file_read_path(path, 8, &text, &len), 0);
+	assert_int_equal(len, 8);
+	assert_memory_equal(text, "key\0data", 9);
+	free(text);
+	assert_int_equal(file_read_path(path, 7, &text, &len), -EFBIG);
+	unlink(path);
+	assert_int_equal(file_read_path(path, 8, &text, &len), -ENOENT);
+}
+
 int
 main(void)
 {
@@ -56,6 +78,7 @@ main(void)
 	    cmocka_unit_test(test_reads_to_eof),
 	    cmocka_unit_test(test_stops_at_cap),
 	    cmocka_unit_test(test_bad_fd),
+	    cmocka_unit_test(test_read_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
