@@ -79,10 +79,27 @@ static const struct cfg_field parts_dns_fields[] = {
     {0},
 };
 
+/* Forwarders rampart passes to libunbound at most; more is an error, never a silent cut. */
+#define PARTS_DNS_SERVERS_MAX 16
+
+static void
+parts_dns_check(void *obj, struct cfg_check *chk)
+{
+	const struct parts_dns_cfg *d = obj;
+	struct net_addr a;
+	if (d->servers.n > PARTS_DNS_SERVERS_MAX)
+		cfg_check_error(chk, "servers", "at most %d resolvers", PARTS_DNS_SERVERS_MAX);
+	for (size_t i = 0; i < d->servers.n; i++)
+		if (net_addr_parse(((char **)d->servers.items)[i], NET_PORT_OPTIONAL, &a) < 0)
+			cfg_check_error(chk, "servers", "\"%s\" is no ADDR, ADDR:PORT or [v6]:PORT",
+			                ((char **)d->servers.items)[i]);
+}
+
 static const struct cfg_schema parts_dns_schema = {
     .name = "dns",
     .size = sizeof(struct parts_dns_cfg),
     .fields = parts_dns_fields,
+    .check = parts_dns_check,
 };
 
 static const struct cfg_field parts_root_fields[] = {
@@ -148,10 +165,10 @@ parts_milter_enabled(const struct parts_cfg *cfg)
 
 /* The `dns:` section as core/dns takes it; servers points into cfg. */
 static void
-parts_dns_options(const struct parts_cfg *cfg, const char **servers, size_t cap,
+parts_dns_options(const struct parts_cfg *cfg, const char *servers[PARTS_DNS_SERVERS_MAX + 1],
                   struct dns_options *out)
 {
-	size_t n = cfg->dns.servers.n < cap - 1 ? cfg->dns.servers.n : cap - 1;
+	size_t n = cfg->dns.servers.n; /* at most PARTS_DNS_SERVERS_MAX: parts_dns_check */
 	for (size_t i = 0; i < n; i++)
 		servers[i] = ((char **)cfg->dns.servers.items)[i];
 	servers[n] = NULL;
@@ -166,11 +183,11 @@ static int
 parts_milter_start(struct ev_loop *loop, const struct parts_cfg *cfg, struct metrics *metrics,
                    void **state)
 {
-	const char *servers[17];
+	const char *servers[PARTS_DNS_SERVERS_MAX + 1];
 	struct dns_options dns;
 	char why[512] = "";
 	(void)loop;
-	parts_dns_options(cfg, servers, 17, &dns);
+	parts_dns_options(cfg, servers, &dns);
 	char postfix[512];
 	int r = milter_start(&cfg->mail, &dns, metrics, (struct milter **)state, why, sizeof(why));
 	if (r < 0)
@@ -188,10 +205,10 @@ parts_milter_start(struct ev_loop *loop, const struct parts_cfg *cfg, struct met
 static int
 parts_milter_reload(void *state, const struct parts_cfg *cfg)
 {
-	const char *servers[17];
+	const char *servers[PARTS_DNS_SERVERS_MAX + 1];
 	struct dns_options dns;
 	char why[512] = "";
-	parts_dns_options(cfg, servers, 17, &dns);
+	parts_dns_options(cfg, servers, &dns);
 	int r = milter_reload(state, &cfg->mail, &dns, why, sizeof(why));
 	if (r < 0)
 		log_error("milter reload failed, keeping the running configuration: %s", why);

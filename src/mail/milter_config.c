@@ -1,5 +1,6 @@
 #include "milter_config.h"
 
+#include "authres.h"
 #include "core/net.h"
 
 #include <stddef.h>
@@ -157,8 +158,9 @@ milter_config_check(void *obj, struct cfg_check *chk)
 {
 	struct milter_cfg *c = obj;
 	c->enabled = c->milter.listen != NULL;
-	if (c->authserv_id && !*c->authserv_id)
-		cfg_check_error(chk, "authserv-id", "must not be empty");
+	if (c->authserv_id && !authres_valid_id(c->authserv_id))
+		cfg_check_error(chk, "authserv-id",
+		                "expected a host name or token of 1 to 255 characters, no spaces");
 }
 
 const struct cfg_schema milter_config_schema = {

@@ -364,3 +364,25 @@ def test_make_install_honours_destdir(root, tmp_path):
                                 str(tmp_path / "etc/rampart/rampart.yaml")],
                                capture_output=True, text=True)
     assert installed.returncode == 0, installed.stderr
+
+
+@pytest.mark.parametrize("text,where,what", [
+    ("mail:\n  milter:\n    listen: 8891\n", "3:5", "mail.milter.listen"),
+    ("mail:\n  milter: { listen: 'inet:8891@127.0.0.1' }\n  authserv-id: 'mx example'\n",
+     "3:3", "mail.authserv-id"),
+    ("mail:\n  actions: { spf: drop }\n", "2:19", "mail.actions.spf"),
+    ("mail:\n  dns-budget: 0s\n", "2:15", "mail.dns-budget"),
+    ("mail:\n  internal-networks: [ 10.0.0.0/33 ]\n", "2:24", "mail.internal-networks"),
+    ("mail:\n  sign: [ { domain: example.com, selector: s1 } ]\n", "2:11", "mail.sign[0]"),
+    ("mail:\n  sign-from-opendkim: { keytable: /etc/kt }\n", "2:", "signingtable"),
+    ("dns:\n  servers: [ 'not an address' ]\n", "2:", "dns.servers"),
+    ("dns:\n  servers: [" + ", ".join(f"127.0.0.{i}" for i in range(1, 18)) + "]\n", "2:",
+     "at most 16"),
+    ("dns:\n  timeout: forever\n", "2:12", "dns.timeout"),
+])
+def test_check_config_rejects_bad_mail_and_dns(run, tmp_path, text, where, what):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    r = run("check-config", f)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"{f}:{where}" in r.stderr and what in r.stderr, r.stderr
