@@ -221,14 +221,21 @@ milter_path(const char *arg, char *out, size_t size)
 	snprintf(out, size, "%.*s", (int)n, arg);
 }
 
+/* The message in progress is over (ended, aborted, or a new MAIL FROM). */
+static void
+milter_end_message(struct milter_conn *c)
+{
+	msgauth_free(c->msg);
+	c->msg = NULL;
+}
+
 static sfsistat
 milter_envfrom(SMFICTX *ctx, char **argv)
 {
 	struct milter_conn *c = milter_conn(ctx);
 	if (!c)
 		return SMFIS_TEMPFAIL;
-	msgauth_free(c->msg);
-	c->msg = NULL;
+	milter_end_message(c);
 	c->failed = false;
 	c->t0 = dns_monotonic_ms();
 	milter_path(argv && argv[0] ? argv[0] : "", c->mail_from, sizeof(c->mail_from));
@@ -383,16 +390,14 @@ milter_eom(SMFICTX *ctx)
 	if (!c)
 		return SMFIS_TEMPFAIL;
 	if (!c->msg || c->failed || msgauth_eom(c->msg, &o) < 0) {
-		msgauth_free(c->msg);
-		c->msg = NULL;
+		milter_end_message(c);
 		return milter_failed(c, qid);
 	}
 	sfsistat s = milter_apply(ctx, c, &o);
 	milter_count(&milter_stats, &o, dns_monotonic_ms() - c->t0);
 	milter_log(c, qid, &o);
 	msgauth_outcome_free(&o);
-	msgauth_free(c->msg);
-	c->msg = NULL;
+	milter_end_message(c);
 	return s;
 }
 
@@ -400,10 +405,8 @@ static sfsistat
 milter_abort(SMFICTX *ctx)
 {
 	struct milter_conn *c = milter_conn(ctx);
-	if (c) {
-		msgauth_free(c->msg);
-		c->msg = NULL;
-	}
+	if (c)
+		milter_end_message(c);
 	return SMFIS_CONTINUE;
 }
 

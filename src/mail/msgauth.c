@@ -143,17 +143,24 @@ msgauth_start_signing(struct msgauth *m, const struct milter_key **keys, size_t 
 	return dkim_sign_new(opts, n, &m->signer);
 }
 
+/* What is left of the message's DNS budget; at least 1 ms (0 would mean the default). */
+static uint64_t
+msgauth_budget_left(const struct msgauth *m)
+{
+	uint64_t now = dns_monotonic_ms();
+	return m->deadline_ms > now ? m->deadline_ms - now : 1;
+}
+
 static void
 msgauth_spf_run(struct msgauth *m, struct msgauth_spf *s, enum spf_identity id)
 {
-	uint64_t now = dns_monotonic_ms();
 	s->req = (struct spf_request){.ip = m->client,
 	                              .sender = id == SPF_ID_HELO ? "" : m->mail_from,
 	                              .helo = m->helo[0] ? m->helo : NULL,
 	                              .receiver = m->env->authserv_id,
 	                              .identity = id,
 	                              .scope = SPF_SCOPE_SPF1,
-	                              .budget_ms = m->deadline_ms > now ? m->deadline_ms - now : 1};
+	                              .budget_ms = msgauth_budget_left(m)};
 	s->done = spf_eval_check(m->env->dns, &s->req, &s->out) == 0;
 }
 
@@ -165,7 +172,6 @@ msgauth_dns_thread(void *arg)
 	msgauth_spf_run(m, &m->spf, m->mail_from[0] ? SPF_ID_MAILFROM : SPF_ID_HELO);
 	if (m->mail_from[0] && m->helo[0])
 		msgauth_spf_run(m, &m->spf_helo, SPF_ID_HELO);
-	uint64_t now = dns_monotonic_ms();
 	struct senderid_request req = {.ip = m->client,
 	                               .scope = SPF_SCOPE_PRA,
 	                               .message = m->head_text.data,
@@ -173,8 +179,7 @@ msgauth_dns_thread(void *arg)
 	                               .mfrom = m->mail_from,
 	                               .helo = m->helo[0] ? m->helo : NULL,
 	                               .receiver = m->env->authserv_id,
-	                               .budget_ms =
-	                                   m->deadline_ms > now ? m->deadline_ms - now : 1};
+	                               .budget_ms = msgauth_budget_left(m)};
 	m->sid_done = senderid_check(m->env->dns, &req, &m->sid) == 0;
 	return NULL;
 }
