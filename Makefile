@@ -12,12 +12,13 @@ MESON_OPTS ?=
 # Exactly the Debian packages the build, the tests and the benchmarks use.
 DEBS_BUILD := gcc clang meson ninja-build pkg-config libyaml-dev libsystemd-dev libmnl-dev \
               libunbound-dev libevent-dev libssl-dev dns-root-data liburing-dev \
-              libmilter-dev
+              libmilter-dev libnftables-dev libsqlite3-dev
 DEBS_TEST  := libcmocka-dev python3-pytest libclang-rt-14-dev iproute2 psmisc util-linux knot knot-dnsutils \
               python3-spf python3-dkim opendkim libmail-dkim-perl libopendmarc-dev publicsuffix \
               nginx libnginx-mod-http-echo libnginx-mod-stream wrk nftables haproxy \
-              postfix sasl2-bin libsasl2-modules miltertest
-DEBS_BENCH := lsof libspf2-dev
+              postfix sasl2-bin libsasl2-modules miltertest \
+              iptables openssh-server openssh-client sshpass systemd-journal-remote
+DEBS_BENCH := lsof libspf2-dev sshguard fail2ban
 DEBS       := $(DEBS_BUILD) $(DEBS_TEST) $(DEBS_BENCH)
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -34,13 +35,18 @@ deps:
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "make deps: installing$$missing"; \
+	  : "sshd, sshguard and fail2ban are test peers: policy-rc.d keeps their services stopped"; \
 	  case " $$missing " in *" postfix "*) \
 	    echo "postfix postfix/main_mailer_type select No configuration" | $(SUDO) debconf-set-selections;; \
 	  esac; \
 	  if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then $(SUDO) apt-get update -qq; fi; \
+	  policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then policy=1; \
+	    printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null; \
+	    $(SUDO) chmod 755 /usr/sbin/policy-rc.d; fi; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
 	  || { $(SUDO) apt-get update -qq && \
 	       $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; }; \
+	  rc=$$?; if [ -n "$$policy" ]; then $(SUDO) rm -f /usr/sbin/policy-rc.d; fi; exit $$rc; \
 	fi
 
 $(BUILD)/build.ninja:

@@ -43,6 +43,7 @@ int cmd_milter(int argc, char **argv);
 /* `rampart up` restricted to one part when only is set (`rampart lb`). */
 int cmd_up_run(const char *verb, const char *only, int argc, char **argv);
 int cmd_lb(int argc, char **argv);
+int cmd_guard(int argc, char **argv);
 int cmd_port(int argc, char **argv);
 int cmd_dkim(int argc, char **argv);
 int cmd_dk(int argc, char **argv);

@@ -184,15 +184,20 @@ up_give_ctl(const struct up_state *st, const char *user)
 		log_warn("cannot give the ctl socket to user=%s error=\"%s\"", user, strerror(-r));
 }
 
-/* `rampart lb` alone: root was needed to bind; the rest runs as lb.user (DESIGN: daemons drop
- * privileges). `rampart up` keeps them, other parts may need root. */
+/* `rampart lb` or `rampart guard` alone: root was needed to bind (lb) or to start the
+ * nftables writer (guard); the rest runs as the part's user (DESIGN: daemons drop privileges).
+ * `rampart up` keeps them, other parts may need root. */
 static void
 up_drop_privileges(const struct up_state *st)
 {
-	const char *user = st->cfg.lb.user;
-	if (!st->only || strcmp(st->only, "lb") || !user || !*user || geteuid() != 0)
+	const char *user = !st->only                  ? NULL
+	                   : !strcmp(st->only, "lb")    ? st->cfg.lb.user
+	                   : !strcmp(st->only, "guard") ? st->cfg.guard.user
+	                                                : NULL;
+	if (!user || !*user || geteuid() != 0)
 		return;
-	up_give_ctl(st, user);
+	if (!strcmp(st->only, "lb"))
+		up_give_ctl(st, user);
 	proc_drop_privileges_or_die(user);
 	log_info("running as user=%s", user);
 }

@@ -188,7 +188,31 @@ const struct cmd_verb cmd_verbs[] = {
      "\n"
      "Exit 0 on success, 1 when the lb refused the command, 2 for a usage or config\n"
      "error, 3 when the socket cannot be reached.\n"},
-    {"guard", NULL, "SSH brute-force blocking with nftables", NULL},
+    {"guard", cmd_guard, "SSH brute-force blocking with nftables",
+     "usage: rampart guard [-c FILE]\n"
+     "       rampart guard ban ADDR [--for DURATION | --permanent] [--reason TEXT] [-c FILE]\n"
+     "       rampart guard unban ADDR [-c FILE]\n"
+     "       rampart guard list [--json] [-c FILE]\n"
+     "       rampart guard test-log FILE [-q] [-c FILE]\n"
+     "\n"
+     "Runs the guard section of FILE (default " RAMPART_CONFIG_PATH ") in the foreground:\n"
+     "the rate rule (iptables -m recent --update --seconds S --hitcount H, exactly) in\n"
+     "table inet rampart, authentication failures read from the journal and log files\n"
+     "(OpenSSH, Dropbear; Postfix SASL and Dovecot optionally), scored per source and\n"
+     "banned in nftables sets with escalating times, a permanent blocklist. Loopback, the\n"
+     "host's own addresses, the whitelist and sources that logged in are never banned.\n"
+     "Bans are kept in guard.state (SQLite) and in the table, which stays when guard stops.\n"
+     "guard.mode observe logs \"would ban\" and leaves the firewall alone. SIGHUP reloads.\n"
+     "\n"
+     "ban       bans ADDR (an address: its ban prefix; or a CIDR) for DURATION, permanently,\n"
+     "          or for the escalated ban time; a whitelisted address is refused\n"
+     "unban     lifts the ban and forgets the source's ban count\n"
+     "list      bans in force, with time left, count, origin and reason\n"
+     "test-log  a dry run of the matcher over FILE: each line that counts, for whom, with\n"
+     "          what danger, and per source whether its danger reaches ban.threshold\n"
+     "\n"
+     "Exit 0 on success, 1 when a ban cannot be applied or ADDR was not banned, 2 for a\n"
+     "usage or config error.\n"},
     {NULL, NULL, NULL, NULL},
 };
 

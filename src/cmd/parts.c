@@ -3,6 +3,7 @@
 #include "cmd.h"
 #include "core/log.h"
 #include "lb/lb.h"
+#include "guard/guard.h"
 #include "mail/milter.h"
 
 #include <errno.h>
@@ -80,7 +81,6 @@ static const struct cfg_field parts_dns_fields[] = {
 };
 
 /* Forwarders rampart passes to libunbound at most; more is an error, never a silent cut. */
-#define PARTS_DNS_SERVERS_MAX 16
 
 static void
 parts_dns_check(void *obj, struct cfg_check *chk)
@@ -123,6 +123,10 @@ static const struct cfg_field parts_root_fields[] = {
      .type = CFG_SECTION,
      .offset = offsetof(struct parts_cfg, mail),
      .schema = &milter_config_schema},
+    {.key = "guard",
+     .type = CFG_SECTION,
+     .offset = offsetof(struct parts_cfg, guard),
+     .schema = &guard_config_schema},
     {0},
 };
 
@@ -163,8 +167,7 @@ parts_milter_enabled(const struct parts_cfg *cfg)
 	return cfg->mail.enabled;
 }
 
-/* The `dns:` section as core/dns takes it; servers points into cfg. */
-static void
+void
 parts_dns_options(const struct parts_cfg *cfg, const char *servers[PARTS_DNS_SERVERS_MAX + 1],
                   struct dns_options *out)
 {
@@ -221,10 +224,50 @@ parts_milter_stop(void *state)
 	milter_stop(state);
 }
 
-/* guard plugs in here as it lands. */
+static bool
+parts_guard_enabled(const struct parts_cfg *cfg)
+{
+	return cfg->guard.enabled;
+}
+
+static int
+parts_guard_start(struct ev_loop *loop, const struct parts_cfg *cfg, struct metrics *metrics,
+                  void **state)
+{
+	const char *servers[PARTS_DNS_SERVERS_MAX + 1];
+	struct dns_options dns;
+	char why[512] = "";
+	parts_dns_options(cfg, servers, &dns);
+	int r = guard_start(loop, &cfg->guard, &dns, metrics, (struct guard **)state, why,
+	                    sizeof(why));
+	if (r < 0)
+		log_error("guard cannot start: %s", why);
+	return r;
+}
+
+static int
+parts_guard_reload(void *state, const struct parts_cfg *cfg)
+{
+	const char *servers[PARTS_DNS_SERVERS_MAX + 1];
+	struct dns_options dns;
+	char why[512] = "";
+	parts_dns_options(cfg, servers, &dns);
+	int r = guard_reload(state, &cfg->guard, &dns, why, sizeof(why));
+	if (r < 0)
+		log_error("guard reload failed, keeping the running configuration: %s", why);
+	return r;
+}
+
+static void
+parts_guard_stop(void *state)
+{
+	guard_stop(state);
+}
+
 const struct parts_part parts_table[] = {
     {"lb", parts_lb_enabled, parts_lb_start, parts_lb_reload, parts_lb_stop},
     {"milter", parts_milter_enabled, parts_milter_start, parts_milter_reload, parts_milter_stop},
+    {"guard", parts_guard_enabled, parts_guard_start, parts_guard_reload, parts_guard_stop},
     {0},
 };
 

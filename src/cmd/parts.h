@@ -5,8 +5,10 @@
 #pragma once
 
 #include "core/cfg.h"
+#include "core/dns.h"
 #include "core/ev.h"
 #include "core/metrics.h"
+#include "guard/guard_config.h"
 #include "lb/lb_config.h"
 #include "mail/milter_config.h"
 
@@ -20,6 +22,8 @@ struct parts_metrics_cfg {
 	struct net_addr listen; /* family 0: not served */
 	uint64_t timeout_ms;
 };
+
+#define PARTS_DNS_SERVERS_MAX 16
 
 /* `dns:`, shared by every part: the --dns-server, --dns-zone and --dns-timeout flags. */
 struct parts_dns_cfg {
@@ -37,6 +41,7 @@ struct parts_cfg {
 	struct parts_dns_cfg dns;
 	struct lb_cfg lb;
 	struct milter_cfg mail;
+	struct guard_cfg guard;
 };
 
 struct parts_part {
@@ -59,5 +64,8 @@ extern const struct parts_part parts_table[];
 const struct parts_part *parts_find(const char *name);
 /* Loads and validates path; on failure prints every error and returns -errno/-EINVAL. */
 int parts_load_config(const char *verb, const char *path, struct parts_cfg *out);
+/* The `dns:` section as core/dns takes it; servers points into cfg. */
+void parts_dns_options(const struct parts_cfg *cfg, const char *servers[PARTS_DNS_SERVERS_MAX + 1],
+                       struct dns_options *out);
 /* Applies the settings that belong to no part (log level). */
 void parts_apply_global(const struct parts_cfg *cfg);

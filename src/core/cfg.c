@@ -1394,6 +1394,12 @@ cfg_decode_map(struct cfg_ctx *ctx, const struct cfg_field *f, const struct cfg_
 	}
 }
 
+bool
+cfg_check_present(const struct cfg_check *chk)
+{
+	return chk->map != NULL;
+}
+
 void
 cfg_check_error(struct cfg_check *chk, const char *key, const char *fmt, ...)
 {

@@ -115,6 +115,10 @@ void cfg_errors_print(const struct cfg_errors *errs, int fd);
 void cfg_check_error(struct cfg_check *chk, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* For schema check callbacks: whether the mapping was in the file (false when it came from
+ * defaults: an absent or empty section). */
+bool cfg_check_present(const struct cfg_check *chk);
+
 /* Scalar parsers shared with command-line options; -EINVAL on bad text, -ERANGE on overflow. */
 int cfg_parse_duration(const char *s, uint64_t *ms);
 int cfg_parse_size(const char *s, uint64_t *bytes);
