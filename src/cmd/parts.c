@@ -80,8 +80,6 @@ static const struct cfg_field parts_dns_fields[] = {
     {0},
 };
 
-/* Forwarders rampart passes to libunbound at most; more is an error, never a silent cut. */
-
 static void
 parts_dns_check(void *obj, struct cfg_check *chk)
 {

@@ -23,6 +23,7 @@ struct parts_metrics_cfg {
 	uint64_t timeout_ms;
 };
 
+/* Forwarders rampart passes to libunbound at most; more is an error, never a silent cut. */
 #define PARTS_DNS_SERVERS_MAX 16
 
 /* `dns:`, shared by every part: the --dns-server, --dns-zone and --dns-timeout flags. */

@@ -466,6 +466,11 @@ guard_stop(struct guard *g)
 		return;
 	ev_timer_stop(g->loop, &g->sweep);
 	guard_sources_free(g->sources, g->nsources);
+	int r = g->writer && !g->cfg.keep_table ? guard_writer_remove(g->writer) : 0;
+	if (r < 0)
+		log_error("guard: cannot remove table inet rampart error=\"%s\"", strerror(-r));
+	else if (g->writer && !g->cfg.keep_table)
+		log_info("guard: removed table inet rampart (keep-table: false)");
 	guard_writer_stop(g->writer);
 	guard_store_close(g->store);
 	guard_score_free(g->score);

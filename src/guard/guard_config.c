@@ -134,6 +134,8 @@ static const struct cfg_field guard_fields[] = {
      .help = "also count Dovecot authentication failures"},
     {FLD("keep-table", CFG_BOOL, keep_table), .def = "true",
      .help = "leave table inet rampart and its bans in place when guard stops"},
+    {FLD("kill-connections", CFG_BOOL, kill_connections), .def = "false",
+     .help = "a ban also closes the source's open TCP connections (sock_diag SOCK_DESTROY)"},
     {FLD("state", CFG_STRING, state), .def = "/var/lib/rampart/guard.db",
      .help = "SQLite file with every ban and its history"},
     {FLD("user", CFG_STRING, user),

@@ -27,6 +27,7 @@ enum wire_op {
 	OP_UNBAN = 3,
 	OP_TRUST = 4,
 	OP_BLOCKLIST = 5,
+	OP_REMOVE = 6,
 };
 
 enum {
@@ -180,6 +181,7 @@ op_cap(uint32_t op)
 	case OP_SETUP:
 		return GUARD_NFT_ALLOW_MAX;
 	case OP_TRUST:
+	case OP_REMOVE:
 		return 1;
 	case OP_BAN:
 	case OP_UNBAN:
@@ -202,7 +204,8 @@ pending_start(struct pending *p, const struct wire_hdr *h, const uint8_t **body,
 {
 	uint32_t cap = op_cap(h->op);
 
-	if (cap == 0 || h->total > cap || (h->op == OP_TRUST && h->total != 1))
+	if (cap == 0 || h->total > cap || (h->op == OP_TRUST && h->total != 1) ||
+	    (h->op == OP_REMOVE && h->total != 0))
 		return -EINVAL;
 	p->op = h->op;
 	p->total = h->total;
@@ -272,6 +275,10 @@ pending_apply(struct pending *p, struct guard_nft *n)
 		return guard_nft_trust(n, &c[0].addr, p->v[0].timeout_ms);
 	case OP_BLOCKLIST:
 		return guard_nft_blocklist(n, c, p->got);
+	case OP_REMOVE: {
+		int r = guard_nft_remove(n);
+		return r == -ENOENT ? 0 : r;
+	}
 	default:
 		return -EINVAL;
 	}
@@ -552,6 +559,12 @@ int
 guard_writer_blocklist(struct guard_writer *w, const struct net_cidr *v, size_t count)
 {
 	return cidrs_request(w, OP_BLOCKLIST, NULL, v, count);
+}
+
+int
+guard_writer_remove(struct guard_writer *w)
+{
+	return request(w, OP_REMOVE, NULL, NULL, 0);
 }
 
 const char *

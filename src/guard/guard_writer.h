@@ -30,5 +30,7 @@ const char *guard_writer_error(const struct guard_writer *w);
  * message is answered by one whose first 4 bytes are an int32 status: 0 or -errno). */
 pid_t guard_writer_pid(const struct guard_writer *w);
 int guard_writer_fd(const struct guard_writer *w);
+/* Deletes table inet rampart (bans and all); no table is no error. */
+int guard_writer_remove(struct guard_writer *w);
 /* Closes the socket and reaps the child. */
 void guard_writer_stop(struct guard_writer *w);
