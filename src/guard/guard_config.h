@@ -57,6 +57,7 @@ struct guard_cfg {
 	bool postfix;               /* also count Postfix SASL failures */
 	bool dovecot;               /* also count Dovecot authentication failures */
 	bool keep_table;            /* leave table inet rampart (and its bans) in place on exit */
+	bool kill_connections;      /* a ban also destroys the source's open TCP connections */
 	char *state;                /* SQLite file */
 	char *user;       /* run unprivileged as this user (the writer keeps CAP_NET_ADMIN) */
 	int64_t set_size; /* cap on each dynamic rate set */
