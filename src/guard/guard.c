@@ -112,7 +112,10 @@ guard_trust(struct guard *g, const struct net_addr *a, int64_t now)
 		log_info("guard: trusting source=%s for=%s reason=logged-in", addr, len);
 	}
 	t->until_ms = now + (int64_t)g->cfg.trust_ms;
-	int r = g->writer ? guard_writer_trust(g->writer, a, g->cfg.trust_ms) : 0;
+	int r = g->store ? guard_store_trust(g->store, a, t->until_ms, now) : 0;
+	if (r < 0)
+		log_error("guard: cannot record a logged-in source error=\"%s\"", strerror(-r));
+	r = g->writer ? guard_writer_trust(g->writer, a, g->cfg.trust_ms) : 0;
 	if (r < 0)
 		log_error("guard: cannot exempt a logged-in source error=\"%s\"", strerror(-r));
 }
@@ -244,6 +247,17 @@ guard_restore_one(const struct guard_ban *b, void *data)
 	return 0;
 }
 
+static int
+guard_restore_trusted(const struct net_addr *a, int64_t until_ms, void *data)
+{
+	struct guard *g = data;
+	int64_t now = guard_now_ms();
+	if (g->ntrusted == GUARD_TRUSTED_MAX || until_ms <= now)
+		return 0;
+	g->trusted[g->ntrusted++] = (struct guard_trusted){.addr = *a, .until_ms = until_ms};
+	return g->writer ? guard_writer_trust(g->writer, a, (uint64_t)(until_ms - now)) : 0;
+}
+
 /* Every ban still active goes back into the sets with the time it has left, in one go. */
 static int
 guard_restore(struct guard *g)
@@ -254,6 +268,8 @@ guard_restore(struct guard *g)
 	if (r >= 0 && rs.n && g->writer)
 		r = guard_writer_ban(g->writer, rs.v, rs.n);
 	free(rs.v);
+	if (r >= 0 && g->cfg.trust_ms)
+		r = guard_store_each_trusted(g->store, rs.now, guard_restore_trusted, g);
 	if (r >= 0 && rs.n)
 		log_info("guard: restored bans=%zu ipv4=%zu ipv6=%zu ms=%llu%s", rs.n, rs.v4, rs.v6,
 		         (unsigned long long)((ev_clock_ns() - t0) / 1000000),

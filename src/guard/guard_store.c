@@ -35,7 +35,15 @@ static const char store_schema[] = "CREATE TABLE offenders ("
                                    " origin TEXT NOT NULL CHECK (origin IN ('auto', 'manual')),"
                                    " reason TEXT NOT NULL);"
                                    "CREATE INDEX history_prefix ON history (prefix, id);"
+                                   "CREATE TABLE IF NOT EXISTS trusted ("
+                                   " addr TEXT PRIMARY KEY NOT NULL,"
+                                   " until_ms INTEGER NOT NULL);"
                                    "PRAGMA user_version = 1;";
+
+/* Sources that logged in (trust-logged-in); added after the first stores were made. */
+static const char store_trusted[] = "CREATE TABLE IF NOT EXISTS trusted ("
+                                    " addr TEXT PRIMARY KEY NOT NULL,"
+                                    " until_ms INTEGER NOT NULL);";
 
 enum store_stmt {
 	ST_BEGIN,
@@ -47,6 +55,9 @@ enum store_stmt {
 	ST_DELETE,
 	ST_ACTIVE,
 	ST_HISTORY,
+	ST_TRUST_SET,
+	ST_TRUST_PRUNE,
+	ST_TRUST_EACH,
 	ST_COUNT
 };
 
@@ -74,6 +85,10 @@ static const char *const store_sql[ST_COUNT] = {
                   " ORDER BY created_ms, prefix",
     [ST_HISTORY] = "SELECT prefix, action, count, at_ms, expires_ms, origin, reason"
                    " FROM history WHERE prefix = ?1 ORDER BY id",
+    [ST_TRUST_SET] = "INSERT INTO trusted (addr, until_ms) VALUES (?1, ?2)"
+                     " ON CONFLICT (addr) DO UPDATE SET until_ms = excluded.until_ms",
+    [ST_TRUST_PRUNE] = "DELETE FROM trusted WHERE until_ms <= ?1",
+    [ST_TRUST_EACH] = "SELECT addr, until_ms FROM trusted WHERE until_ms > ?1 ORDER BY until_ms",
 };
 
 struct guard_store {
@@ -278,7 +293,8 @@ store_setup(struct guard_store *s)
 		if (r < 0)
 			return r;
 	}
-	return prepare_all(s);
+	r = exec(s->db, store_trusted);
+	return r < 0 ? r : prepare_all(s);
 }
 
 int
@@ -666,4 +682,46 @@ guard_store_unban(struct guard_store *s, const struct net_cidr *net, int64_t now
 	if (r < 0)
 		return r;
 	return tx_end(s, unban_locked(s, &key, now_ms));
+}
+
+int
+guard_store_trust(struct guard_store *s, const struct net_addr *a, int64_t until_ms, int64_t now_ms)
+{
+	char addr[NET_ADDR_STRLEN];
+	if (!s || !a || net_addr_format(a, false, addr, sizeof(addr)) < 0)
+		return -EINVAL;
+	sqlite3_stmt *set = s->st[ST_TRUST_SET], *prune = s->st[ST_TRUST_PRUNE];
+	int rc = sqlite3_bind_text(set, 1, addr, -1, SQLITE_TRANSIENT);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(set, 2, until_ms);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(prune, 1, now_ms);
+	if (rc != SQLITE_OK) {
+		stmt_reset(set);
+		stmt_reset(prune);
+		return store_err(s->db, rc);
+	}
+	int r = step_done(s, set);
+	return r < 0 ? r : step_done(s, prune);
+}
+
+int
+guard_store_each_trusted(struct guard_store *s, int64_t now_ms, guard_store_trust_cb cb, void *data)
+{
+	if (!s || !cb)
+		return -EINVAL;
+	sqlite3_stmt *st = s->st[ST_TRUST_EACH];
+	int r = 0, rc = sqlite3_bind_int64(st, 1, now_ms);
+	if (rc != SQLITE_OK)
+		return store_err(s->db, rc);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct net_addr a;
+		const char *text = (const char *)sqlite3_column_text(st, 0);
+		if (text && net_addr_parse(text, NET_PORT_NONE, &a) >= 0)
+			r = cb(&a, sqlite3_column_int64(st, 1), data);
+	}
+	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = store_err(s->db, rc);
+	stmt_reset(st);
+	return r;
 }

@@ -59,3 +59,12 @@ int guard_store_each_history(struct guard_store *s, const struct net_cidr *net, 
 /* Inserts many bans in one transaction (restores, imports), each also in the history; all or
  * none. */
 int guard_store_ban_many(struct guard_store *s, const struct guard_ban *v, size_t n);
+
+/* Records that a source logged in and is trusted until until_ms; rows already over at now_ms
+ * are dropped. A restart keeps the admin exempt. */
+int guard_store_trust(struct guard_store *s, const struct net_addr *a, int64_t until_ms,
+                      int64_t now_ms);
+typedef int (*guard_store_trust_cb)(const struct net_addr *a, int64_t until_ms, void *data);
+/* Every source still trusted at now_ms; a non-zero return from cb stops the walk. */
+int guard_store_each_trusted(struct guard_store *s, int64_t now_ms, guard_store_trust_cb cb,
+                             void *data);

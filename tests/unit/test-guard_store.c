@@ -562,6 +562,44 @@ test_ipv6_and_reason_bytes(void **state)
 	free(seen);
 }
 
+static int
+collect_trusted(const struct net_addr *a, int64_t until_ms, void *data)
+{
+	char(*out)[64] = data;
+	size_t i = 0;
+	while (out[i][0])
+		i++;
+	char addr[NET_ADDR_STRLEN];
+	assert_true(net_addr_format(a, false, addr, sizeof(addr)) >= 0);
+	snprintf(out[i], sizeof(out[i]), "%s@%lld", addr, (long long)until_ms);
+	return 0;
+}
+
+/* Logged-in sources outlive a restart; expired ones are neither listed nor kept. */
+static void
+test_trusted_survive_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct guard_store *s = NULL;
+	struct net_addr a, b, c;
+	char got[8][64] = {{0}};
+	assert_int_equal(net_addr_parse("192.0.2.5", NET_PORT_NONE, &a), 0);
+	assert_int_equal(net_addr_parse("2001:db8::5", NET_PORT_NONE, &b), 0);
+	assert_int_equal(net_addr_parse("198.51.100.1", NET_PORT_NONE, &c), 0);
+	assert_int_equal(guard_store_open(f->path, &s), 0);
+	assert_int_equal(guard_store_trust(s, &c, 1500, 1000), 0);
+	assert_int_equal(guard_store_trust(s, &a, 5000, 1000), 0);
+	assert_int_equal(guard_store_trust(s, &b, 9000, 1000), 0);
+	assert_int_equal(guard_store_trust(s, &a, 7000, 2000), 0); /* a new login extends it */
+	guard_store_close(s);
+	assert_int_equal(guard_store_open(f->path, &s), 0);
+	assert_int_equal(guard_store_each_trusted(s, 2000, collect_trusted, got), 0);
+	assert_string_equal(got[0], "192.0.2.5@7000");
+	assert_string_equal(got[1], "2001:db8::5@9000");
+	assert_int_equal(got[2][0], 0);
+	guard_store_close(s);
+}
+
 int
 main(void)
 {
@@ -579,6 +617,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_foreign_database_rejected, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_newer_version_rejected, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ipv6_and_reason_bytes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_trusted_survive_reopen, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
