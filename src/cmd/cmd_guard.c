@@ -3,6 +3,7 @@
 #include "core/buf.h"
 #include "core/cleanup.h"
 #include "core/json.h"
+#include "guard/guard_kill.h"
 #include "guard/guard_match.h"
 #include "guard/guard_nft.h"
 #include "guard/guard_policy.h"
@@ -28,10 +29,36 @@ struct guard_opts {
 	bool permanent, json, quiet;
 };
 
-enum { OPT_FOR = 0x100, OPT_PERMANENT, OPT_REASON, OPT_JSON, OPT_QUIET };
+enum { OPT_FOR = 0x100, OPT_PERMANENT, OPT_REASON, OPT_JSON };
+
+/* Which options a subcommand takes: another's option is a usage error, not ignored. */
+enum {
+	TAKES_BAN = 1u << 0,  /* --for, --permanent, --reason */
+	TAKES_JSON = 1u << 1, /* --json */
+	TAKES_QUIET = 1u << 2 /* -q */
+};
+
+static bool
+guard_takes(int c, unsigned takes)
+{
+	switch (c) {
+	case 'c':
+		return true;
+	case OPT_FOR:
+	case OPT_PERMANENT:
+	case OPT_REASON:
+		return takes & TAKES_BAN;
+	case OPT_JSON:
+		return takes & TAKES_JSON;
+	case 'q':
+		return takes & TAKES_QUIET;
+	default:
+		return false;
+	}
+}
 
 static int
-guard_parse(const char *verb, int argc, char **argv, struct guard_opts *o)
+guard_parse(const char *verb, int argc, char **argv, unsigned takes, struct guard_opts *o)
 {
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
@@ -46,6 +73,15 @@ guard_parse(const char *verb, int argc, char **argv, struct guard_opts *o)
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":c:q", opts, NULL)) != -1) {
+		if (c == '?' || c == ':')
+			return cmd_bad_option(verb, argc, argv, c);
+		if (!guard_takes(c, takes))
+			return cmd_usage_error(verb, "%s is not an option of this command",
+			                       c == OPT_FOR         ? "--for"
+			                       : c == OPT_PERMANENT ? "--permanent"
+			                       : c == OPT_REASON    ? "--reason"
+			                       : c == OPT_JSON      ? "--json"
+			                                            : "-q");
 		if (c == 'c')
 			o->config = optarg;
 		else if (c == OPT_FOR && (cfg_parse_duration(optarg, &o->for_ms) < 0 || !o->for_ms))
@@ -59,8 +95,6 @@ guard_parse(const char *verb, int argc, char **argv, struct guard_opts *o)
 			o->json = true;
 		else if (c == 'q')
 			o->quiet = true;
-		else if (c != OPT_FOR)
-			return cmd_bad_option(verb, argc, argv, c);
 	}
 	if (o->permanent && o->for_ms)
 		return cmd_usage_error(verb, "--for and --permanent do not go together");
@@ -164,6 +198,35 @@ guard_apply_nft(const struct guard_cfg *cfg, const struct guard_nft_elem *e)
 	return r;
 }
 
+/* Cut to the field, never inside a UTF-8 character: the list and its JSON stay readable. */
+static void
+guard_reason_copy(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src);
+	if (n >= cap) {
+		n = cap - 1;
+		while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(dst, src, n);
+	dst[n] = 0;
+}
+
+/* Time left as a person reads it: 45s, 3m58s, 2h5m, 6d23h. */
+static void
+guard_left_text(uint64_t ms, char *buf, size_t len)
+{
+	uint64_t s = (ms + 999) / 1000;
+	if (s < 60)
+		snprintf(buf, len, "%" PRIu64 "s", s);
+	else if (s < 3600)
+		snprintf(buf, len, "%" PRIu64 "m%" PRIu64 "s", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%" PRIu64 "h%" PRIu64 "m", s / 3600, s % 3600 / 60);
+	else
+		snprintf(buf, len, "%" PRIu64 "d%" PRIu64 "h", s / 86400, s % 86400 / 3600);
+}
+
 static void
 guard_length_text(uint64_t ms, char *buf, size_t len)
 {
@@ -184,10 +247,11 @@ guard_cmd_ban(int argc, char **argv)
 {
 	const char *verb = VERB " ban";
 	struct guard_opts o = {.config = cmd_default_config()};
+	const unsigned takes = TAKES_BAN;
 	_cleanup_(parts_cfg_freep) struct parts_cfg cfg = {0};
 	_cleanup_(guard_store_closep) struct guard_store *store = NULL;
 	struct net_cidr net;
-	int r = guard_parse(verb, argc, argv, &o);
+	int r = guard_parse(verb, argc, argv, takes, &o);
 	if (r)
 		return r;
 	if (argc - optind != 1)
@@ -207,7 +271,7 @@ guard_cmd_ban(int argc, char **argv)
 	                          : guard_ban_length(&cfg.guard.ban, b.count);
 	b.created_ms = now;
 	b.expires_ms = ms ? now + (int64_t)ms : 0;
-	snprintf(b.reason, sizeof(b.reason), "%s", o.reason ? o.reason : "manual");
+	guard_reason_copy(b.reason, sizeof(b.reason), o.reason ? o.reason : "manual");
 	if ((r = guard_store_ban(store, &b)) < 0) {
 		cmd_error(verb, "cannot record the ban in %s: %s", cfg.guard.state, strerror(-r));
 		return CMD_EXIT_NEGATIVE;
@@ -229,7 +293,14 @@ guard_cmd_ban(int argc, char **argv)
 		          what, strerror(-r));
 		return CMD_EXIT_NEGATIVE;
 	}
-	printf("banned %s %s (ban %u)\n", what, len, b.count);
+	size_t killed = 0;
+	if (cfg.guard.kill_connections && (r = guard_kill(&net, 1, &killed)) < 0)
+		cmd_error(verb, "banned, but cannot close the open connections of %s: %s", what,
+		          strerror(-r));
+	printf("banned %s %s (ban %u)", what, len, b.count);
+	if (cfg.guard.kill_connections && r >= 0)
+		printf("; closed %zu connection%s", killed, killed == 1 ? "" : "s");
+	printf("\n");
 	return CMD_EXIT_OK;
 }
 
@@ -238,12 +309,13 @@ guard_cmd_unban(int argc, char **argv)
 {
 	const char *verb = VERB " unban";
 	struct guard_opts o = {.config = cmd_default_config()};
+	const unsigned takes = 0;
 	_cleanup_(parts_cfg_freep) struct parts_cfg cfg = {0};
 	_cleanup_(guard_store_closep) struct guard_store *store = NULL;
 	_cleanup_(guard_nft_freep) struct guard_nft *nft = NULL;
 	struct net_cidr net;
 	char what[NET_CIDR_STRLEN];
-	int r = guard_parse(verb, argc, argv, &o);
+	int r = guard_parse(verb, argc, argv, takes, &o);
 	if (r)
 		return r;
 	if (argc - optind != 1)
@@ -264,8 +336,12 @@ guard_cmd_unban(int argc, char **argv)
 		cmd_error(verb, "cannot remove %s from table inet rampart: %s", what, strerror(-r));
 		return CMD_EXIT_NEGATIVE;
 	}
-	printf("%s %s\n", was ? "unbanned" : "was not banned:", what);
-	return was ? CMD_EXIT_OK : CMD_EXIT_NEGATIVE;
+	if (!was) {
+		cmd_error(verb, "%s was not banned", what);
+		return CMD_EXIT_NEGATIVE;
+	}
+	printf("unbanned %s\n", what);
+	return CMD_EXIT_OK;
 }
 
 struct guard_list {
@@ -301,9 +377,9 @@ guard_list_one(const struct guard_ban *b, void *data)
 			r = buf_append_str(l->out, "}");
 	} else {
 		uint64_t ms = b->expires_ms ? (uint64_t)(b->expires_ms - l->now) : 0;
-		guard_length_text(ms, left, sizeof(left));
-		r = buf_printf(l->out, "%-43s %-16s %5u  %-6s  %s\n", net,
-		               ms ? left + 4 : "permanent", b->count, origin, b->reason);
+		guard_left_text(ms, left, sizeof(left));
+		r = buf_printf(l->out, "%-43s %-16s %5u  %-6s  %s\n", net, ms ? left : "permanent",
+		               b->count, origin, b->reason);
 	}
 	l->n++;
 	return r;
@@ -314,10 +390,11 @@ guard_cmd_list(int argc, char **argv)
 {
 	const char *verb = VERB " list";
 	struct guard_opts o = {.config = cmd_default_config()};
+	const unsigned takes = TAKES_JSON;
 	_cleanup_(parts_cfg_freep) struct parts_cfg cfg = {0};
 	_cleanup_(guard_store_closep) struct guard_store *store = NULL;
 	_cleanup_buf_ struct buf out = BUF_INIT(256 * 1024 * 1024);
-	int r = guard_parse(verb, argc, argv, &o);
+	int r = guard_parse(verb, argc, argv, takes, &o);
 	if (r)
 		return r;
 	if (argc != optind)
@@ -342,64 +419,132 @@ guard_cmd_list(int argc, char **argv)
 }
 
 struct guard_hit {
-	struct net_addr addr;
+	struct net_cidr key; /* as the daemon scores: the address, or the IPv6 prefix */
 	unsigned danger;
 	bool login;
 };
 
-struct guard_hits {
+struct guard_testlog {
+	const struct guard_cfg *cfg;
+	unsigned flags;
+	bool quiet;
 	struct guard_hit *v;
 	size_t n, cap;
+	uint64_t lines, attacks, logins;
+	int err;
 };
 
 static int
 guard_hit_cmp(const void *pa, const void *pb)
 {
 	const struct guard_hit *a = pa, *b = pb;
-	if (a->addr.family != b->addr.family)
-		return a->addr.family - b->addr.family;
-	return memcmp(a->addr.u.bytes, b->addr.u.bytes, 16);
+	if (a->key.addr.family != b->key.addr.family)
+		return a->key.addr.family - b->key.addr.family;
+	int c = memcmp(a->key.addr.u.bytes, b->key.addr.u.bytes, 16);
+	return c ? c : (int)a->key.prefix - (int)b->key.prefix;
 }
 
 static int
-guard_hits_add(struct guard_hits *h, const struct guard_event *ev)
+guard_hits_add(struct guard_testlog *t, const struct guard_event *ev)
 {
-	if (h->n == h->cap) {
-		size_t ncap = h->cap ? h->cap * 2 : 1024;
+	if (t->n == t->cap) {
+		size_t ncap = t->cap ? t->cap * 2 : 1024;
 		struct guard_hit *nv =
-		    ncap > 16 * 1024 * 1024 ? NULL : reallocarray(h->v, ncap, sizeof(*nv));
+		    ncap > 16 * 1024 * 1024 ? NULL : reallocarray(t->v, ncap, sizeof(*nv));
 		if (!nv)
 			return -ENOMEM;
-		h->v = nv;
-		h->cap = ncap;
+		t->v = nv;
+		t->cap = ncap;
 	}
-	h->v[h->n++] = (struct guard_hit){
-	    .addr = ev->addr, .danger = ev->danger, .login = ev->kind == GUARD_EV_LOGIN};
+	struct guard_hit *h = &t->v[t->n++];
+	*h = (struct guard_hit){.danger = ev->danger, .login = ev->kind == GUARD_EV_LOGIN};
+	guard_key(t->cfg, &ev->addr, &h->key);
 	return 0;
 }
 
 /* Per source: failures, danger, logins, and whether the danger would reach the threshold (the
  * file's time stamps are not read: the window is not applied). */
 static void
-guard_hits_summary(struct guard_hits *h, const struct guard_cfg *cfg)
+guard_hits_summary(struct guard_testlog *t)
 {
-	qsort(h->v, h->n, sizeof(*h->v), guard_hit_cmp);
-	printf("\n%-40s %8s %8s %6s  %s\n", "SOURCE", "FAILURES", "DANGER", "LOGINS", "VERDICT");
-	for (size_t i = 0, j; i < h->n; i = j) {
+	qsort(t->v, t->n, sizeof(*t->v), guard_hit_cmp);
+	printf("\n%-43s %8s %8s %6s  %s\n", "SOURCE", "FAILURES", "DANGER", "LOGINS", "VERDICT");
+	for (size_t i = 0, j; i < t->n; i = j) {
 		uint64_t danger = 0, fails = 0, logins = 0;
-		for (j = i; j < h->n && !guard_hit_cmp(&h->v[i], &h->v[j]); j++) {
-			danger += h->v[j].login ? 0 : h->v[j].danger;
-			fails += !h->v[j].login;
-			logins += h->v[j].login;
+		for (j = i; j < t->n && !guard_hit_cmp(&t->v[i], &t->v[j]); j++) {
+			danger += t->v[j].login ? 0 : t->v[j].danger;
+			fails += !t->v[j].login;
+			logins += t->v[j].login;
 		}
-		char a[NET_ADDR_STRLEN];
-		net_addr_format(&h->v[i].addr, false, a, sizeof(a));
-		printf("%-40s %8" PRIu64 " %8" PRIu64 " %6" PRIu64 "  %s\n", a, fails, danger,
+		char a[NET_CIDR_STRLEN];
+		const struct net_cidr *k = &t->v[i].key;
+		if (k->prefix == (k->addr.family == AF_INET ? 32u : 128u))
+			net_addr_format(&k->addr, false, a, sizeof(a));
+		else
+			net_cidr_format(k, a, sizeof(a));
+		printf("%-43s %8" PRIu64 " %8" PRIu64 " %6" PRIu64 "  %s\n", a, fails, danger,
 		       logins,
-		       logins && cfg->trust_ms                  ? "trusted (logged in)"
-		       : danger >= (uint64_t)cfg->ban.threshold ? "would ban"
-		                                                : "-");
+		       logins && t->cfg->trust_ms                  ? "trusted (logged in)"
+		       : danger >= (uint64_t)t->cfg->ban.threshold ? "would ban"
+		                                                   : "-");
 	}
+}
+
+static const char *
+guard_service_name(enum guard_service s)
+{
+	return s == GUARD_SVC_DROPBEAR  ? "dropbear"
+	       : s == GUARD_SVC_POSTFIX ? "postfix"
+	       : s == GUARD_SVC_DOVECOT ? "dovecot"
+	                                : "sshd";
+}
+
+static void
+guard_testlog_line(struct guard_testlog *t, const char *line, size_t len)
+{
+	struct guard_event ev;
+	char a[NET_ADDR_STRLEN];
+	t->lines++;
+	if (t->err || guard_match_text(line, len, t->flags, &ev) <= 0)
+		return;
+	*(ev.kind == GUARD_EV_LOGIN ? &t->logins : &t->attacks) += 1;
+	t->err = guard_hits_add(t, &ev);
+	net_addr_format(&ev.addr, false, a, sizeof(a));
+	if (!t->quiet)
+		printf("%" PRIu64 ": %s %s %s danger=%u %s\n", t->lines,
+		       ev.kind == GUARD_EV_LOGIN ? "login" : "attack",
+		       guard_service_name(ev.service), a, ev.kind == GUARD_EV_LOGIN ? 0 : ev.danger,
+		       ev.what);
+}
+
+/* Lines by their length, NUL bytes and all; a line over the cap counts but is not matched,
+ * as the daemon's file source drops it. */
+static int
+guard_testlog_read(struct guard_testlog *t, FILE *in)
+{
+	static char buf[2 * GUARD_TESTLOG_LINE_MAX];
+	size_t have = 0, n;
+	bool drop = false;
+	do {
+		n = fread(buf + have, 1, sizeof(buf) - have, in);
+		have += n;
+		size_t off = 0;
+		for (char *nl; (nl = memchr(buf + off, '\n', have - off)); off = nl - buf + 1) {
+			if (!drop)
+				guard_testlog_line(t, buf + off, nl - (buf + off));
+			drop = false;
+		}
+		memmove(buf, buf + off, have - off);
+		have -= off;
+		if (have > GUARD_TESTLOG_LINE_MAX) {
+			t->lines += !drop;
+			drop = true;
+			have = 0;
+		}
+	} while (n > 0);
+	if (have && !drop)
+		guard_testlog_line(t, buf, have);
+	return ferror(in) ? -EIO : t->err;
 }
 
 static void
@@ -414,12 +559,10 @@ guard_cmd_test_log(int argc, char **argv)
 {
 	const char *verb = VERB " test-log";
 	struct guard_opts o = {.config = NULL};
+	const unsigned takes = TAKES_QUIET;
 	_cleanup_(parts_cfg_freep) struct parts_cfg cfg = {0};
 	_cleanup_(file_closep) FILE *f = NULL;
-	struct guard_hits hits = {0};
-	char line[GUARD_TESTLOG_LINE_MAX];
-	uint64_t lines = 0, attacks = 0, logins = 0;
-	int r = guard_parse(verb, argc, argv, &o);
+	int r = guard_parse(verb, argc, argv, takes, &o);
 	if (r)
 		return r;
 	if (argc - optind != 1)
@@ -428,44 +571,19 @@ guard_cmd_test_log(int argc, char **argv)
 	if (o.config ? parts_load_config(verb, o.config, &cfg) < 0
 	             : cfg_load_defaults(&parts_root_schema, &cfg, NULL) < 0)
 		return CMD_EXIT_USAGE;
-	f = strcmp(path, "-") ? fopen(path, "re") : NULL;
-	if (!f && strcmp(path, "-"))
-		return cmd_error(verb, "cannot read %s: %s", path, strerror(errno)), CMD_EXIT_USAGE;
-	FILE *in = f ? f : stdin;
-	unsigned flags = guard_config_match_flags(&cfg.guard);
-	bool cut = false;
-	while (fgets(line, sizeof(line), in)) {
-		size_t len = strlen(line);
-		bool whole = len && line[len - 1] == '\n';
-		bool skip = cut; /* the rest of an overlong line is not a line of its own */
-		cut = !whole && !feof(in);
-		if (skip)
-			continue;
-		lines++;
-		struct guard_event ev;
-		if (guard_match_text(line, len - whole, flags, &ev) <= 0)
-			continue;
-		*(ev.kind == GUARD_EV_LOGIN ? &logins : &attacks) += 1;
-		if (guard_hits_add(&hits, &ev) < 0)
-			break;
-		char a[NET_ADDR_STRLEN];
-		net_addr_format(&ev.addr, false, a, sizeof(a));
-		if (!o.quiet)
-			printf("%" PRIu64 ": %s %s %s danger=%u %s\n", lines,
-			       ev.kind == GUARD_EV_LOGIN ? "login" : "attack",
-			       ev.service == GUARD_SVC_DROPBEAR  ? "dropbear"
-			       : ev.service == GUARD_SVC_POSTFIX ? "postfix"
-			       : ev.service == GUARD_SVC_DOVECOT ? "dovecot"
-			                                         : "sshd",
-			       a, ev.kind == GUARD_EV_LOGIN ? 0 : ev.danger, ev.what);
+	if (strcmp(path, "-") && !(f = fopen(path, "re"))) {
+		cmd_error(verb, "cannot read %s: %s", path, strerror(errno));
+		return CMD_EXIT_USAGE;
 	}
-	bool failed = ferror(in) || hits.n == hits.cap;
+	struct guard_testlog t = {
+	    .cfg = &cfg.guard, .flags = guard_config_match_flags(&cfg.guard), .quiet = o.quiet};
+	r = guard_testlog_read(&t, f ? f : stdin);
 	printf("%slines=%" PRIu64 " attacks=%" PRIu64 " logins=%" PRIu64 "\n", o.quiet ? "" : "\n",
-	       lines, attacks, logins);
-	guard_hits_summary(&hits, &cfg.guard);
-	free(hits.v);
-	if (failed && ferror(in)) {
-		cmd_error(verb, "cannot read %s", path);
+	       t.lines, t.attacks, t.logins);
+	guard_hits_summary(&t);
+	free(t.v);
+	if (r < 0) {
+		cmd_error(verb, "cannot read all of %s: %s", path, strerror(-r));
 		return CMD_EXIT_USAGE;
 	}
 	return CMD_EXIT_OK;

@@ -255,7 +255,8 @@ cmd_usage_error(const char *verb, const char *fmt, ...)
 	va_start(ap, fmt);
 	cmd_verror(verb, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "Try 'rampart help %s'.\n", verb);
+	/* "guard ban": help is per verb */
+	fprintf(stderr, "Try 'rampart help %.*s'.\n", (int)strcspn(verb, " "), verb);
 	return CMD_EXIT_USAGE;
 }
 

@@ -165,8 +165,16 @@ guard_ban(struct guard *g, const struct net_cidr *key, const struct guard_event 
 		return;
 	}
 	g->c.bans++;
-	log_info("guard: banned source=%s for=%s count=%u danger=%llu last=%s", src, len, b.count,
-	         (unsigned long long)sum, ev->what);
+	size_t killed = 0;
+	r = g->cfg.kill_connections ? guard_writer_kill(g->writer, key, 1, &killed) : 0;
+	if (r < 0)
+		log_warn("guard: cannot close the connections of source=%s error=\"%s\"", src,
+		         strerror(-r));
+	char closed[32] = "";
+	if (g->cfg.kill_connections && r >= 0)
+		snprintf(closed, sizeof(closed), " closed=%zu", killed);
+	log_info("guard: banned source=%s for=%s count=%u danger=%llu last=%s%s", src, len, b.count,
+	         (unsigned long long)sum, ev->what, closed);
 }
 
 static void

@@ -2,7 +2,9 @@
  * The writer child and its protocol. Each request is one or more SOCK_SEQPACKET messages
  * (chunks): a wire_hdr, for the first chunk of a setup a wire_layout, then hdr.count wire_elem
  * records. Every chunk is answered with a wire_reply (status, then nft's message if any); the
- * last chunk's answer is the result of the whole request, applied in one transaction.
+ * last chunk's answer is the result of the whole request, applied in one transaction. A kill
+ * (cidrs, like an unban) is not nftables: its last answer's status is the count of sockets
+ * destroyed when not negative, the only status above 0.
  */
 #include "guard_writer.h"
 
@@ -28,6 +30,7 @@ enum wire_op {
 	OP_TRUST = 4,
 	OP_BLOCKLIST = 5,
 	OP_REMOVE = 6,
+	OP_KILL = 7,
 };
 
 enum {
@@ -187,6 +190,8 @@ op_cap(uint32_t op)
 	case OP_UNBAN:
 	case OP_BLOCKLIST:
 		return GUARD_NFT_ELEMS_MAX;
+	case OP_KILL:
+		return GUARD_KILL_CIDRS_MAX;
 	default:
 		return 0;
 	}
@@ -251,6 +256,16 @@ pending_add(struct pending *p, const struct wire_hdr *h, const uint8_t *body, si
 	return 0;
 }
 
+/* The count (at most GUARD_KILL_MAX, so it fits the status) or -errno. */
+static int
+apply_kill(const struct net_cidr *c, size_t n)
+{
+	size_t killed = 0;
+	int r = guard_kill(c, n, &killed);
+
+	return r < 0 ? r : (int)killed;
+}
+
 static int
 pending_apply(struct pending *p, struct guard_nft *n)
 {
@@ -279,6 +294,8 @@ pending_apply(struct pending *p, struct guard_nft *n)
 		int r = guard_nft_remove(n);
 		return r == -ENOENT ? 0 : r;
 	}
+	case OP_KILL:
+		return apply_kill(c, p->got);
 	default:
 		return -EINVAL;
 	}
@@ -338,13 +355,15 @@ child_serve(int fd, struct guard_nft *n)
 		int r = (mh.msg_flags & MSG_TRUNC) ? -EMSGSIZE : child_chunk(&p, msg, (size_t)len);
 		const char *text = NULL;
 		bool done = r != 0;
+		int status = r < 0 ? r : 0;
 		if (r == 1) {
 			r = pending_apply(&p, n);
-			text = r < 0 ? guard_nft_error(n) : NULL;
+			status = r < 0 || p.op == OP_KILL ? r : 0;
+			text = r < 0 && p.op != OP_KILL ? guard_nft_error(n) : NULL;
 		}
 		if (done)
 			pending_reset(&p);
-		if (send_reply(fd, r < 0 ? r : 0, text) < 0)
+		if (send_reply(fd, status, text) < 0)
 			break;
 	}
 	pending_reset(&p);
@@ -452,7 +471,7 @@ recv_reply(struct guard_writer *w)
 		tl = sizeof(w->err) - 1;
 	memcpy(w->err, rep.text, tl);
 	w->err[tl] = '\0';
-	return rep.status > 0 ? -EPROTO : rep.status;
+	return rep.status;
 }
 
 static int
@@ -468,13 +487,15 @@ send_chunk(struct guard_writer *w, const void *msg, size_t len)
 	return recv_reply(w);
 }
 
-/* Sends v (a request's records, after the optional layout) in chunks; the last answer counts. */
+/* Sends v (a request's records, after the optional layout) in chunks; the last answer counts:
+ * 0 or -errno, or a kill's count. */
 static int
 request(struct guard_writer *w, uint32_t op, const struct wire_layout *wl,
         const struct wire_elem *v, size_t count)
 {
 	_cleanup_free_ uint8_t *msg = malloc(MSG_MAX);
 	size_t done = 0;
+	int r = 0;
 
 	if (!w || w->fd < 0)
 		return -EINVAL;
@@ -493,19 +514,21 @@ request(struct guard_writer *w, uint32_t op, const struct wire_layout *wl,
 		memcpy(msg, &h, sizeof(h));
 		if (k)
 			memcpy(msg + len, v + done, k * sizeof(*v));
-		int r = send_chunk(w, msg, len + k * sizeof(*v));
+		r = send_chunk(w, msg, len + k * sizeof(*v));
+		if (r > 0 && (op != OP_KILL || done + k != count))
+			r = -EPROTO;
 		if (r < 0)
 			return r;
 		done += k;
 	} while (done < count);
-	return 0;
+	return r;
 }
 
 static int
 cidrs_request(struct guard_writer *w, uint32_t op, const struct wire_layout *wl,
               const struct net_cidr *v, size_t count)
 {
-	if (count > GUARD_NFT_ELEMS_MAX || (count && !v))
+	if (count > op_cap(op) || (count && !v))
 		return -EINVAL;
 	_cleanup_free_ struct wire_elem *e = calloc(count ? count : 1, sizeof(*e));
 	if (!e)
@@ -562,6 +585,19 @@ guard_writer_blocklist(struct guard_writer *w, const struct net_cidr *v, size_t 
 }
 
 int
+guard_writer_kill(struct guard_writer *w, const struct net_cidr *v, size_t count, size_t *killed)
+{
+	if (!killed)
+		return -EINVAL;
+	*killed = 0;
+	int r = cidrs_request(w, OP_KILL, NULL, v, count);
+	if (r < 0)
+		return r;
+	*killed = (size_t)r;
+	return 0;
+}
+
+int
 guard_writer_remove(struct guard_writer *w)
 {
 	return request(w, OP_REMOVE, NULL, NULL, 0);
@@ -610,6 +646,8 @@ guard_writer_start(const struct guard_nft_layout *l, const char *user, struct gu
 	w->fd = sv[0];
 	w->pid = pid;
 	int r = recv_reply(w);
+	if (r > 0)
+		r = -EPROTO;
 	if (r < 0) {
 		guard_writer_stop(TAKE_PTR(w));
 		return r;
