@@ -104,14 +104,10 @@ guard_blocklist_line(const char *p, size_t len, struct net_cidr *out)
 }
 
 int
-guard_blocklist_read(const char *path, struct net_cidr **v, size_t *n, size_t *cap, size_t *bad,
-                     size_t *bad_line)
+guard_blocklist_parse(const char *text, size_t len, struct net_cidr **v, size_t *n, size_t *cap,
+                      size_t *bad, size_t *bad_line)
 {
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0, line = 0;
-	int r = file_read_path(path, GUARD_BLOCKLIST_FILE_MAX, &text, &len);
-	if (r < 0)
-		return r;
+	size_t line = 0;
 	*bad = 0;
 	*bad_line = 0;
 	for (size_t off = 0; off < len;) {
@@ -119,7 +115,7 @@ guard_blocklist_read(const char *path, struct net_cidr **v, size_t *n, size_t *c
 		size_t end = nl ? (size_t)(nl - text) : len;
 		struct net_cidr c;
 		line++;
-		r = guard_blocklist_line(text + off, end - off, &c);
+		int r = guard_blocklist_line(text + off, end - off, &c);
 		if (r < 0 && !(*bad)++)
 			*bad_line = line;
 		if (r > 0 && (r = guard_push(v, n, cap, GUARD_BLOCKLIST_MAX, &c)) < 0)
@@ -127,6 +123,16 @@ guard_blocklist_read(const char *path, struct net_cidr **v, size_t *n, size_t *c
 		off = end + 1;
 	}
 	return 0;
+}
+
+int
+guard_blocklist_read(const char *path, struct net_cidr **v, size_t *n, size_t *cap, size_t *bad,
+                     size_t *bad_line)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = file_read_path(path, GUARD_BLOCKLIST_FILE_MAX, &text, &len);
+	return r < 0 ? r : guard_blocklist_parse(text, len, v, n, cap, bad, bad_line);
 }
 
 bool

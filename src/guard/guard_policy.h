@@ -31,6 +31,9 @@ void guard_layout(const struct guard_cfg *cfg, struct guard_nft_rate *rates,
  * unreadable lines and bad_line the first one's number. */
 int guard_blocklist_read(const char *path, struct net_cidr **v, size_t *n, size_t *cap, size_t *bad,
                          size_t *bad_line);
+/* The same over text already in memory (len bytes, NUL bytes allowed). */
+int guard_blocklist_parse(const char *text, size_t len, struct net_cidr **v, size_t *n, size_t *cap,
+                          size_t *bad, size_t *bad_line);
 /*
  * The never-banned list: loopback, every address of the host's interfaces, and the whitelist
  * (CIDRs, addresses, host names resolved through dns: A and AAAA). A name that does not
