@@ -27,21 +27,22 @@ struct guard_nft {
 
 /*
  * Sets whose elements outlive guard_nft_setup: bans, trust and the blocklist. The blocklist
- * is one plain hash set per family and prefix length (block4_24: /24 networks, matched as
- * `ip saddr & 255.255.255.0`), not an interval set: nft 1.0.6 reads every interval set's
- * elements back from the kernel before any `add element`, anywhere, so a 100,000-prefix
- * interval set made every ban take 0.6 s (bench/README.md, "guard restore").
+ * and the bans wider than a host are one plain hash set per family and prefix length
+ * (block4_24, bannet4_24: /24 networks, matched as `ip saddr & 255.255.255.0`), not interval
+ * sets: nft 1.0.6 reads every interval set's elements back from the kernel before any `add
+ * element`, anywhere, so a 100,000-prefix interval set made every ban take 0.6 s
+ * (bench/README.md, "guard restore"); and an interval set refuses a ban overlapping another
+ * (or merges it, timeout and all), where two bans of different lengths must each keep theirs.
+ * The interval sets bannet4 and bannet6 of earlier versions are not kept: setup deletes them,
+ * and the daemon puts the stored bans back after setup.
  */
-static const char *const kept_sets[] = {"ban4", "ban6", "bannet4", "bannet6", "trust4", "trust6"};
+static const char *const kept_sets[] = {"ban4", "ban6", "trust4", "trust6"};
 
-static const char kept_defs[] =
-    "add table " T "\n"
-    "add set " T " ban4 { type ipv4_addr; flags timeout; }\n"
-    "add set " T " ban6 { type ipv6_addr; flags timeout; }\n"
-    "add set " T " bannet4 { type ipv4_addr; flags interval,timeout; }\n"
-    "add set " T " bannet6 { type ipv6_addr; flags interval,timeout; }\n"
-    "add set " T " trust4 { type ipv4_addr; flags timeout; }\n"
-    "add set " T " trust6 { type ipv6_addr; flags timeout; }\n";
+static const char kept_defs[] = "add table " T "\n"
+                                "add set " T " ban4 { type ipv4_addr; flags timeout; }\n"
+                                "add set " T " ban6 { type ipv6_addr; flags timeout; }\n"
+                                "add set " T " trust4 { type ipv4_addr; flags timeout; }\n"
+                                "add set " T " trust6 { type ipv6_addr; flags timeout; }\n";
 
 int
 guard_nft_new(struct guard_nft **out)
@@ -289,8 +290,8 @@ sort_unique(struct guard_nft_elem *v, size_t count)
 	return out;
 }
 
-/* Element lists by set: ban4, ban6, bannet4, bannet6 (or block4/block6, trust4/trust6). */
-enum { G_HOST4, G_HOST6, G_NET4, G_NET6, G_COUNT };
+/* Element lists: ban4, ban6 and the wider bans of every length (or allow4, allow6). */
+enum { G_HOST4, G_HOST6, G_WIDE, G_COUNT };
 
 struct groups {
 	struct guard_nft_elem *v[G_COUNT];
@@ -323,9 +324,9 @@ classify_ban(const struct guard_nft_elem *in, unsigned v6_prefix, struct guard_n
 		return -EINVAL;
 	*out = (struct guard_nft_elem){.net = unmap(&in->net), .timeout_ms = in->timeout_ms};
 	if (out->net.addr.family == AF_INET)
-		return out->net.prefix == 32 ? G_HOST4 : G_NET4;
+		return out->net.prefix == 32 ? G_HOST4 : G_WIDE;
 	if (out->net.prefix < v6_prefix)
-		return G_NET6;
+		return G_WIDE;
 	net_addr_mask(&out->net.addr, v6_prefix);
 	/* ban6 holds masked addresses, matched as `ip6 saddr & mask`: element is a host */
 	out->net.prefix = 128;
@@ -350,72 +351,6 @@ append_replace(struct buf *b, const char *set, const struct guard_nft_elem *v, s
 	if (r >= 0 && refresh)
 		r = append_elems(b, "add", set, v, count, true);
 	return r;
-}
-
-static int
-append_groups(struct buf *b, struct groups *g, const char *const names[G_COUNT], bool refresh)
-{
-	int r = 0;
-
-	for (size_t i = 0; r >= 0 && i < G_COUNT; i++) {
-		g->n[i] = sort_unique(g->v[i], g->n[i]);
-		if (g->n[i] > 0)
-			r = append_replace(b, names[i], g->v[i], g->n[i], refresh);
-	}
-	return r;
-}
-
-static const char *const ban_sets[G_COUNT] = {"ban4", "ban6", "bannet4", "bannet6"};
-
-static int
-ban_or_unban(struct guard_nft *n, const struct guard_nft_elem *v, size_t count, bool ban)
-{
-	_cleanup_(groups_free) struct groups g = {0};
-	_cleanup_buf_ struct buf cmd = BUF_INIT(cmd_cap(count));
-	int r;
-
-	if (n)
-		n->err[0] = '\0';
-	if (!n || (count > 0 && !v) || count > GUARD_NFT_ELEMS_MAX)
-		return -EINVAL;
-	if (count == 0)
-		return 0;
-	r = groups_alloc(&g, count);
-	for (size_t i = 0; r >= 0 && i < count; i++) {
-		struct guard_nft_elem e;
-		int k = classify_ban(&v[i], n->v6_prefix, &e);
-		if (k < 0)
-			return k;
-		g.v[k][g.n[k]++] = e;
-	}
-	if (r >= 0)
-		r = append_groups(&cmd, &g, ban_sets, ban);
-	return r < 0 ? r : run(n, &cmd);
-}
-
-int
-guard_nft_ban(struct guard_nft *n, const struct guard_nft_elem *v, size_t count)
-{
-	return ban_or_unban(n, v, count, true);
-}
-
-int
-guard_nft_unban(struct guard_nft *n, const struct net_cidr *v, size_t count)
-{
-	_cleanup_free_ struct guard_nft_elem *e = NULL;
-
-	if (n)
-		n->err[0] = '\0';
-	if (!n || (count > 0 && !v) || count > GUARD_NFT_ELEMS_MAX)
-		return -EINVAL;
-	if (count == 0)
-		return 0;
-	e = calloc(count, sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	for (size_t i = 0; i < count; i++)
-		e[i].net = v[i];
-	return ban_or_unban(n, e, count, false);
 }
 
 int
@@ -452,22 +387,31 @@ names_free(struct names *s)
 	free(s->v);
 }
 
-/* "block4_24" -> AF_INET, 24; else 0. */
+/* "block4_24" (base "block") -> AF_INET, 24; else 0. */
 static int
-block_set(const char *name, unsigned *prefix)
+prefix_set(const char *name, const char *base, unsigned *prefix)
 {
-	int family = strncmp(name, "block4_", 7) == 0   ? AF_INET
-	             : strncmp(name, "block6_", 7) == 0 ? AF_INET6
-	                                                : 0;
+	size_t len = strlen(base);
+	int family = 0;
 	char *end = NULL;
 
-	if (!family || name[7] < '0' || name[7] > '9')
+	if (strncmp(name, base, len) != 0)
 		return 0;
-	unsigned long p = strtoul(name + 7, &end, 10);
+	name += len;
+	family = name[0] == '4' ? AF_INET : name[0] == '6' ? AF_INET6 : 0;
+	if (!family || name[1] != '_' || name[2] < '0' || name[2] > '9')
+		return 0;
+	unsigned long p = strtoul(name + 2, &end, 10);
 	if (*end || p > family_bits(family))
 		return 0;
 	*prefix = (unsigned)p;
 	return family;
+}
+
+static void
+set_name(char *out, size_t size, const char *base, int family, unsigned prefix)
+{
+	snprintf(out, size, "%s%c_%u", base, family == AF_INET ? '4' : '6', prefix);
 }
 
 static bool
@@ -478,7 +422,7 @@ is_kept(const char *name)
 	for (size_t i = 0; i < ARRAY_SIZE(kept_sets); i++)
 		if (strcmp(name, kept_sets[i]) == 0)
 			return true;
-	return block_set(name, &prefix) != 0;
+	return prefix_set(name, "block", &prefix) != 0 || prefix_set(name, "bannet", &prefix) != 0;
 }
 
 /* Reads "set NAME {" and "chain NAME {" lines inside "table inet rampart {". */
@@ -557,17 +501,17 @@ append_masked_drop(struct buf *b, const char *chain, int family, unsigned prefix
 	return r < 0 ? r : buf_printf(b, " @%s drop\n", set);
 }
 
-/* The block chain's rules, one per blocklist set in s. */
+/* Chain base's rules, one per set named base4_LEN or base6_LEN in s (block, bannet). */
 static int
-append_block_rules(struct buf *b, const struct names *s)
+append_set_rules(struct buf *b, const struct names *s, const char *base)
 {
 	int r = 0;
 
 	for (size_t i = 0; r >= 0 && i < s->n; i++) {
 		unsigned prefix;
-		int family = s->chain[i] ? 0 : block_set(s->v[i], &prefix);
+		int family = s->chain[i] ? 0 : prefix_set(s->v[i], base, &prefix);
 		if (family)
-			r = append_masked_drop(b, "block", family, prefix, s->v[i]);
+			r = append_masked_drop(b, base, family, prefix, s->v[i]);
 	}
 	return r;
 }
@@ -587,7 +531,7 @@ append_block_sets(struct buf *b, struct guard_nft_elem *v, size_t count)
 		for (; j < count && v[j].net.addr.family == family && v[j].net.prefix == prefix;
 		     j++)
 			;
-		snprintf(set, sizeof(set), "block%c_%u", family == AF_INET ? '4' : '6', prefix);
+		set_name(set, sizeof(set), "block", family, prefix);
 		r = buf_printf(b, "add set " T " %s { type %s; }\n", set,
 		               family == AF_INET ? "ipv4_addr" : "ipv6_addr");
 		for (size_t k = i; r >= 0 && k < j; k++)
@@ -642,12 +586,142 @@ guard_nft_blocklist(struct guard_nft *n, const struct net_cidr *v, size_t count)
 		r = buf_append_str(&cmd, "flush chain " T " block\n");
 	for (size_t i = 0; r >= 0 && i < s.n; i++) {
 		unsigned prefix;
-		if (!s.chain[i] && block_set(s.v[i], &prefix))
+		if (!s.chain[i] && prefix_set(s.v[i], "block", &prefix))
 			r = buf_printf(&cmd, "delete set " T " %s\n", s.v[i]);
 	}
 	if (r >= 0)
 		r = append_block_sets(&cmd, e, count);
 	return r < 0 ? r : run(n, &cmd);
+}
+
+/* ---- bans ---- */
+
+static bool
+names_has(const struct names *s, bool chain, const char *name)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->chain[i] == chain && strcmp(s->v[i], name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The wide bans of one family and prefix length (sorted, deduplicated) into bannet4_LEN or
+ * bannet6_LEN; a ban makes the set and its drop rule when s says the set is not there yet.
+ */
+static int
+append_wide_set(struct buf *b, const struct names *s, struct guard_nft_elem *v, size_t count,
+                bool ban)
+{
+	int family = v[0].net.addr.family;
+	unsigned prefix = v[0].net.prefix;
+	char set[NAME_MAX_LEN];
+	int r = 0;
+
+	set_name(set, sizeof(set), "bannet", family, prefix);
+	bool exists = names_has(s, false, set);
+	if (!exists && !ban)
+		return 0;
+	if (!exists)
+		r = buf_printf(b, "add set " T " %s { type %s; flags timeout; }\n", set,
+		               family == AF_INET ? "ipv4_addr" : "ipv6_addr");
+	if (r >= 0 && !exists)
+		r = append_masked_drop(b, "bannet", family, prefix, set);
+	/* as elements of a plain set, networks are their masked addresses */
+	for (size_t k = 0; k < count; k++)
+		v[k].net.prefix = family_bits(family);
+	return r < 0 ? r : append_replace(b, set, v, count, ban);
+}
+
+/* Only a request with a wide ban lists the table: the host path stays one transaction. */
+static int
+append_wide(struct guard_nft *n, struct buf *b, struct guard_nft_elem *v, size_t count, bool ban)
+{
+	_cleanup_(names_free) struct names s = {0};
+	int r = list_names(n, &s);
+
+	if (r < 0)
+		return r;
+	/* no table, or one an earlier version made: the caller sets it up, then bans again */
+	if (ban && !names_has(&s, true, "bannet")) {
+		keep_error(n, "table " T " has no chain bannet: No such file or directory");
+		return -ENOENT;
+	}
+	qsort(v, count, sizeof(*v), prefix_cmp);
+	for (size_t i = 0; r >= 0 && i < count;) {
+		size_t j = i + 1;
+		for (; j < count && v[j].net.addr.family == v[i].net.addr.family &&
+		       v[j].net.prefix == v[i].net.prefix;
+		     j++)
+			;
+		r = append_wide_set(b, &s, v + i, sort_unique(v + i, j - i), ban);
+		i = j;
+	}
+	return r;
+}
+
+static const char *const host_sets[2] = {"ban4", "ban6"};
+
+static int
+ban_or_unban(struct guard_nft *n, const struct guard_nft_elem *v, size_t count, bool ban)
+{
+	_cleanup_(groups_free) struct groups g = {0};
+	_cleanup_buf_ struct buf cmd = BUF_INIT(cmd_cap(count));
+	int r;
+
+	if (n)
+		n->err[0] = '\0';
+	if (!n || (count > 0 && !v) || count > GUARD_NFT_ELEMS_MAX)
+		return -EINVAL;
+	if (count == 0)
+		return 0;
+	r = groups_alloc(&g, count);
+	for (size_t i = 0; r >= 0 && i < count; i++) {
+		struct guard_nft_elem e;
+		int k = classify_ban(&v[i], n->v6_prefix, &e);
+		if (k < 0)
+			return k;
+		g.v[k][g.n[k]++] = e;
+		/* banned before a setup made v6_prefix this short, it is in bannet6_LEN */
+		struct net_cidr u = unmap(&v[i].net);
+		if (!ban && k == G_HOST6 && u.prefix < 128)
+			g.v[G_WIDE][g.n[G_WIDE]++] = (struct guard_nft_elem){.net = u};
+	}
+	for (size_t k = G_HOST4; r >= 0 && k <= G_HOST6; k++) {
+		g.n[k] = sort_unique(g.v[k], g.n[k]);
+		if (g.n[k] > 0)
+			r = append_replace(&cmd, host_sets[k], g.v[k], g.n[k], ban);
+	}
+	if (r >= 0 && g.n[G_WIDE] > 0)
+		r = append_wide(n, &cmd, g.v[G_WIDE], g.n[G_WIDE], ban);
+	if (r < 0 || cmd.len == 0)
+		return r;
+	return run(n, &cmd);
+}
+
+int
+guard_nft_ban(struct guard_nft *n, const struct guard_nft_elem *v, size_t count)
+{
+	return ban_or_unban(n, v, count, true);
+}
+
+int
+guard_nft_unban(struct guard_nft *n, const struct net_cidr *v, size_t count)
+{
+	_cleanup_free_ struct guard_nft_elem *e = NULL;
+
+	if (n)
+		n->err[0] = '\0';
+	if (!n || (count > 0 && !v) || count > GUARD_NFT_ELEMS_MAX)
+		return -EINVAL;
+	if (count == 0)
+		return 0;
+	e = calloc(count, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	for (size_t i = 0; i < count; i++)
+		e[i].net = v[i];
+	return ban_or_unban(n, e, count, false);
 }
 
 /* ---- setup ---- */
@@ -814,8 +888,7 @@ append_input(struct buf *b, const struct guard_nft_layout *l)
 	if (r >= 0)
 		r = append_masked_drop(b, "input", AF_INET6, l->v6_prefix, "ban6");
 	if (r >= 0)
-		r = buf_append_str(b, "add rule " T " input ip saddr @bannet4 drop\n"
-		                      "add rule " T " input ip6 saddr @bannet6 drop\n"
+		r = buf_append_str(b, "add rule " T " input jump bannet\n"
 		                      "add rule " T " input jump block\n");
 	for (size_t g = 0; r >= 0 && g < l->nrates; g++)
 		for (size_t k = 0; r >= 0 && k < 2; k++)
@@ -842,7 +915,11 @@ guard_nft_setup(struct guard_nft *n, const struct guard_nft_layout *l)
 	if (r >= 0)
 		r = buf_append_str(&cmd, "add chain " T " block\n");
 	if (r >= 0)
-		r = append_block_rules(&cmd, &s);
+		r = append_set_rules(&cmd, &s, "block");
+	if (r >= 0)
+		r = buf_append_str(&cmd, "add chain " T " bannet\n");
+	if (r >= 0)
+		r = append_set_rules(&cmd, &s, "bannet");
 	if (r >= 0)
 		r = append_allow(&cmd, l);
 	for (size_t g = 0; r >= 0 && g < l->nrates; g++)

@@ -18,6 +18,7 @@ Nothing here touches the host's firewall or sshd. Everything started is stopped 
 namespace deleted by close(), which the fixtures call in their finalisers.
 """
 import json
+import re
 import os
 import pathlib
 import select
@@ -38,7 +39,7 @@ PASSWORD = "rampart-test-pw-7Qe2"
 WRONG = "not-the-password"
 NEEDED = ("ip", "nft", "ssh", "ssh-keygen", "sshpass", "useradd", "chpasswd", SSHD,
           JOURNAL_REMOTE)
-BAN_SETS = ("ban4", "ban6", "bannet4", "bannet6")
+BAN_SETS = ("ban4", "ban6")  # and every bannet4_LEN / bannet6_LEN set
 
 
 def missing_tools():
@@ -370,7 +371,10 @@ class Lab:
 
     def banned(self):
         """Every element of every ban set."""
-        return {e for s in BAN_SETS for e in self.set_elements(s)}
+        r = sh("nft", "-j", "list", "sets", "table", "inet", "rampart", ns=self.server_ns)
+        names = [o["set"]["name"] for o in json.loads(r.stdout)["nftables"] if "set" in o]
+        sets = [n for n in names if n in BAN_SETS or re.fullmatch(r"bannet[46]_\d+", n)]
+        return {e for s in sets for e in self.set_elements(s)}
 
     # --- teardown ---------------------------------------------------------------------------
 

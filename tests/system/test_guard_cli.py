@@ -68,6 +68,18 @@ class G:
     def tables(self):
         return sh("ip", "netns", "exec", self.ns, "nft", "list", "tables").stdout
 
+    def bannet(self, family):
+        """{"network/len": timeout or None} over every bannetF_LEN set (one per length)."""
+        r = sh("ip", "netns", "exec", self.ns, "nft", "-j", "list", "sets", "table", "inet",
+               "rampart")
+        out = {}
+        for obj in json.loads(r.stdout)["nftables"]:
+            name = obj.get("set", {}).get("name", "")
+            m = re.fullmatch(rf"bannet{family}_(\d+)", name)
+            if m:
+                out.update({f"{e}/{m.group(1)}": t for e, t in self.elems(name).items()})
+        return out
+
     def elems(self, set_name):
         """{element text: timeout seconds or None} of a set in table inet rampart."""
         r = sh("ip", "netns", "exec", self.ns, "nft", "-j", "list", "set", "inet", "rampart",
@@ -202,16 +214,17 @@ def test_ban_v4_mapped_is_the_v4_address(g):
 def test_ban_cidr_goes_to_bannet4(g):
     r = g("ban", "203.0.113.0/24")
     assert r.returncode == 0 and r.stdout.startswith("banned 203.0.113.0/24 for 3m (ban 1)")
-    assert g.elems("bannet4") == {"203.0.113.0/24": 180}
+    assert g.elems("bannet4_24") == {"203.0.113.0": 180}
+    assert g.bannet(4) == {"203.0.113.0/24": 180}
     assert g.listed()["203.0.113.0/24"]["count"] == 1
     # host bits are dropped: the same network
     r = g("ban", "203.0.113.77/24")
     assert r.returncode == 0 and r.stdout.startswith("banned 203.0.113.0/24 for 9m (ban 2)")
 
 
-def covered(g, set_name, addr, permanent=False):
+def covered(g, family, addr, permanent=False):
     a = ipaddress.ip_address(addr)
-    for e, timeout in g.elems(set_name).items():
+    for e, timeout in g.bannet(family).items():
         if a in ipaddress.ip_network(e) and (timeout is None or not permanent):
             return True
     return False
@@ -221,21 +234,27 @@ def test_ban_wider_cidr_over_a_narrower_one(g):
     assert g("ban", "172.16.5.0/24").returncode == 0
     r = g("ban", "172.16.0.0/12", "--permanent")
     assert r.returncode == 0, r.stderr
-    assert covered(g, "bannet4", "172.16.9.9", permanent=True)
+    assert covered(g, 4, "172.16.9.9", permanent=True)
+    assert g.bannet(4)["172.16.5.0/24"] == 180  # the first ban keeps its own length
 
 
 def test_ban_narrower_cidr_inside_a_wider_one(g):
     assert g("ban", "100.64.0.0/10").returncode == 0
     r = g("ban", "100.64.8.0/24", "--permanent")
     assert r.returncode == 0, r.stderr
-    assert covered(g, "bannet4", "100.64.8.1", permanent=True)
+    assert covered(g, 4, "100.64.8.1", permanent=True)
+    assert g.bannet(4)["100.64.0.0/10"] == 180
 
 
 def test_ban_v6_cidr_inside_a_wider_one_is_enforced_when_claimed(g):
     assert g("ban", "2001:db8:aa::/48").returncode == 0
-    r = g("ban", "2001:db8:aa:1::/64", "--permanent")
+    r = g("ban", "2001:db8:aa:100::/56", "--permanent")
     assert r.returncode == 0, r.stderr
-    assert covered(g, "bannet6", "2001:db8:aa:1::1", permanent=True), g.elems("bannet6")
+    assert covered(g, 6, "2001:db8:aa:100::1", permanent=True), g.bannet(6)
+    assert g.bannet(6)["2001:db8:aa::/48"] == 180
+    # a /64 is the IPv6 ban key itself: it goes to ban6, also inside a wider ban
+    assert g("ban", "2001:db8:aa:2::/64", "--permanent").returncode == 0
+    assert g.elems("ban6") == {"2001:db8:aa:2::": None}
 
 
 def test_for_and_permanent_together(g):
@@ -299,8 +318,8 @@ def test_unban_removes_and_resets_the_count(g):
     assert g("ban", "203.0.113.0/24").returncode == 0
     assert g("ban", "2001:db8:5::1").returncode == 0
     for addr, shown, set_name, elem in [("192.0.2.20", "192.0.2.20/32", "ban4", "192.0.2.20"),
-                                        ("203.0.113.0/24", "203.0.113.0/24", "bannet4",
-                                         "203.0.113.0/24"),
+                                        ("203.0.113.0/24", "203.0.113.0/24", "bannet4_24",
+                                         "203.0.113.0"),
                                         ("2001:db8:5::77", "2001:db8:5::/64", "ban6",
                                          "2001:db8:5::")]:
         assert elem in g.elems(set_name)

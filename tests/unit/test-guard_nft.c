@@ -76,6 +76,29 @@ set_has(const char *set, const char *needle)
 	return strstr(listing, needle) != NULL;
 }
 
+/* Whether set lists elem with timeout (as "2m"; NULL: none): "ELEM timeout 2m expires ...". */
+static bool
+elem_timeout(const char *set, const char *elem, const char *timeout)
+{
+	char what[64], want[32];
+	size_t len = strlen(elem);
+
+	snprintf(what, sizeof(what), "set inet rampart %s", set);
+	snprintf(want, sizeof(want), " timeout %s ", timeout ? timeout : "");
+	if (nft_list(what) < 0)
+		return false;
+	for (const char *p = strstr(listing, elem); p; p = strstr(p + 1, elem)) {
+		const char *q = p + len;
+		if (p == listing || (p[-1] != ' ' && p[-1] != '\t'))
+			continue;
+		if (timeout && strncmp(q, want, strlen(want)) == 0)
+			return true;
+		if (!timeout && (*q == ',' || *q == '\n' || strncmp(q, " }", 2) == 0))
+			return true;
+	}
+	return false;
+}
+
 static struct net_cidr
 cidr(const char *s)
 {
@@ -298,30 +321,167 @@ test_ban_unban(void **state)
 	assert_true(set_has("ban4", "192.0.2.1 timeout 1m30s"));
 	assert_true(set_has("ban4", "198.51.100.7 timeout 1d"));
 	assert_true(set_has("ban6", "2001:db8:1:2:: "));
-	assert_true(set_has("bannet4", "10.0.0.0/8 timeout 1h"));
-	assert_true(set_has("bannet6", "2001:db8:100::/40"));
-	/* a new ban refreshes the timeout */
-	struct guard_nft_elem again = {cidr("192.0.2.1"), 7200000};
-	assert_int_equal(guard_nft_ban(n, &again, 1), 0);
+	assert_true(set_has("bannet4_8", "10.0.0.0 timeout 1h"));
+	assert_true(set_has("bannet6_40", "2001:db8:100:: "));
+	/* a new ban refreshes the timeout, of a host and of a network */
+	struct guard_nft_elem again[] = {{cidr("192.0.2.1"), 7200000},
+	                                 {cidr("10.0.0.0/8"), 7200000}};
+	assert_int_equal(guard_nft_ban(n, again, ARRAY_SIZE(again)), 0);
 	assert_true(set_has("ban4", "192.0.2.1 timeout 2h"));
-	/* overlap with a banned interval */
+	assert_true(set_has("bannet4_8", "10.0.0.0 timeout 2h"));
+	/* a ban inside a wider one is an element of its own */
 	struct guard_nft_elem inner = {cidr("10.1.0.0/16"), 0};
-	assert_int_equal(guard_nft_ban(n, &inner, 1), -EEXIST);
-	assert_non_null(strstr(guard_nft_error(n), "overlaps"));
+	assert_int_equal(guard_nft_ban(n, &inner, 1), 0);
+	assert_true(elem_timeout("bannet4_16", "10.1.0.0", NULL));
 
-	struct net_cidr un[] = {cidr("192.0.2.1"), cidr("203.0.113.9"),
-	                        cidr("2001:db8:1:2:ffff::1"), cidr("10.0.0.0/8")};
+	struct net_cidr un[] = {
+	    cidr("192.0.2.1"),  cidr("203.0.113.9"), cidr("2001:db8:1:2:ffff::1"),
+	    cidr("10.0.0.0/8"), cidr("10.2.0.0/16"), cidr("172.16.0.0/12")};
 	assert_int_equal(guard_nft_unban(n, un, ARRAY_SIZE(un)), 0);
 	assert_false(set_has("ban4", "192.0.2.1 "));
 	assert_true(set_has("ban4", "198.51.100.7"));
 	assert_false(set_has("ban6", "2001:db8:1:2::"));
-	assert_false(set_has("bannet4", "10.0.0.0/8"));
+	assert_false(set_has("bannet4_8", "10.0.0.0"));
+	assert_true(set_has("bannet4_16", "10.1.0.0"));
+	/* unbanning a length never banned makes no set */
+	assert_int_equal(nft_list("sets table inet rampart"), 0);
+	assert_null(strstr(listing, "bannet4_12"));
 	assert_int_equal(guard_nft_unban(n, NULL, 0), 0);
 	assert_int_equal(guard_nft_trust(n, &(struct net_addr){0}, 1000), -EINVAL);
 	struct net_addr t = addr("2001:db8::77");
 	assert_int_equal(guard_nft_trust(n, &t, 86400000), 0);
 	assert_int_equal(guard_nft_trust(n, &t, 3600000), 0);
 	assert_true(set_has("trust6", "2001:db8::77 timeout 1h"));
+	guard_nft_free(n);
+}
+
+/* Two bans of one address, the first of length a ("2m"), the second of length b, permanent. */
+struct overlap {
+	const char *first, *second; /* the bans, in order */
+	const char *set1, *elem1;   /* where the first is, as listed */
+	const char *set2, *elem2;   /* where the second is */
+};
+
+static const struct overlap overlaps[] = {
+    {"172.16.5.0/24", "172.16.0.0/12", "bannet4_24", "172.16.5.0", "bannet4_12", "172.16.0.0"},
+    {"100.64.0.0/10", "100.64.8.0/24", "bannet4_10", "100.64.0.0", "bannet4_24", "100.64.8.0"},
+    {"2001:db8:aa::/48", "2001:db8:aa:1::/64", "bannet6_48", "2001:db8:aa::", "ban6",
+     "2001:db8:aa:1::"},
+    {"2001:db8:bb::/48", "2001:db8:bb:100::/56", "bannet6_48", "2001:db8:bb::", "bannet6_56",
+     "2001:db8:bb:100::"},
+};
+
+static bool
+listed(const char *set, const char *elem, bool permanent)
+{
+	return elem_timeout(set, elem, permanent ? NULL : "2m");
+}
+
+static void
+overlaps_present(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(overlaps); i++) {
+		const struct overlap *o = &overlaps[i];
+		if (!listed(o->set1, o->elem1, false) || !listed(o->set2, o->elem2, true))
+			fail_msg("%s then %s: not both in %s, %s", o->first, o->second, o->set1,
+			         o->set2);
+	}
+}
+
+/* Overlapping bans of different lengths are independent elements, each with its timeout. */
+static void
+test_ban_overlap(void **state)
+{
+	(void)state;
+	struct guard_nft *n = NULL;
+	struct guard_nft_layout l = layout1();
+
+	fresh(&n);
+	assert_int_equal(guard_nft_setup(n, &l), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(overlaps); i++) {
+		struct guard_nft_elem a = {cidr(overlaps[i].first), 120000};
+		struct guard_nft_elem b = {cidr(overlaps[i].second), 0};
+		assert_int_equal(guard_nft_ban(n, &a, 1), 0);
+		assert_int_equal(guard_nft_ban(n, &b, 1), 0);
+		assert_string_equal(guard_nft_error(n), "");
+	}
+	overlaps_present();
+	/* one rule per set, in chain bannet, which input jumps to before the blocklist */
+	assert_int_equal(nft_list("table inet rampart"), 0);
+	assert_non_null(strstr(listing, "ip saddr & 255.240.0.0 == @bannet4_12 drop"));
+	assert_non_null(strstr(listing, "ip6 saddr & ffff:ffff:ffff:ff00:: == @bannet6_56 drop"));
+	const char *rule = strstr(listing, "@bannet4_24 drop");
+	assert_non_null(rule);
+	assert_null(strstr(rule + 1, "@bannet4_24 drop"));
+	const char *trust = strstr(listing, "@trust6 return");
+	const char *jump = strstr(listing, "jump bannet");
+	assert_true(trust && jump && trust < jump && jump < strstr(listing, "jump block"));
+
+	/* setup with another layout keeps them, and their rules */
+	l.v6_prefix = 56;
+	assert_int_equal(guard_nft_setup(n, &l), 0);
+	overlaps_present();
+	assert_int_equal(nft_list("chain inet rampart bannet"), 0);
+	assert_non_null(strstr(listing, "ip saddr & 255.192.0.0 == @bannet4_10 drop"));
+	assert_non_null(strstr(listing, "ip6 saddr & ffff:ffff:ffff:: == @bannet6_48 drop"));
+	/* unban of one leaves the other, either way round */
+	struct net_cidr un[] = {cidr("172.16.0.0/12"), cidr("100.64.0.0/10"),
+	                        cidr("2001:db8:bb:100::/56")};
+	assert_int_equal(guard_nft_unban(n, un, ARRAY_SIZE(un)), 0);
+	assert_true(listed("bannet4_24", "172.16.5.0", false));
+	assert_false(set_has("bannet4_12", "172.16.0.0"));
+	assert_true(listed("bannet4_24", "100.64.8.0", true));
+	assert_false(set_has("bannet4_10", "100.64.0.0"));
+	assert_true(listed("bannet6_48", "2001:db8:bb::", false));
+	assert_false(set_has("bannet6_56", "2001:db8:bb:100::"));
+	/* several lengths and a duplicate in one call */
+	struct guard_nft_elem v[] = {{cidr("198.18.0.0/15"), 60000},
+	                             {cidr("198.18.0.0/16"), 0},
+	                             {cidr("198.18.0.0/15"), 180000},
+	                             {cidr("198.18.0.1"), 60000}};
+	assert_int_equal(guard_nft_ban(n, v, ARRAY_SIZE(v)), 0);
+	assert_true(elem_timeout("bannet4_15", "198.18.0.0", "3m"));
+	assert_true(elem_timeout("bannet4_16", "198.18.0.0", NULL));
+	assert_true(elem_timeout("ban4", "198.18.0.1", "1m"));
+	guard_nft_free(n);
+}
+
+/* A table an earlier version made: its interval sets go, the bans from the store come back. */
+static void
+test_setup_old_table(void **state)
+{
+	(void)state;
+	struct guard_nft *n = NULL;
+	struct guard_nft_layout l = layout1();
+
+	fresh(&n);
+	nft_cmd("add table inet rampart\n"
+	        "add set inet rampart ban4 { type ipv4_addr; flags timeout; }\n"
+	        "add set inet rampart bannet4 { type ipv4_addr; flags interval,timeout; }\n"
+	        "add set inet rampart bannet6 { type ipv6_addr; flags interval,timeout; }\n"
+	        "add element inet rampart ban4 { 192.0.2.3 }\n"
+	        "add element inet rampart bannet4 { 10.0.0.0/8 }\n"
+	        "add chain inet rampart input { type filter hook input priority filter - 10; }\n"
+	        "add rule inet rampart input ip saddr @ban4 drop\n"
+	        "add rule inet rampart input ip saddr @bannet4 drop\n"
+	        "add rule inet rampart input ip6 saddr @bannet6 drop\n");
+	/* no chain bannet yet: the caller is told to set up first */
+	struct guard_nft_elem wide = {cidr("10.0.0.0/8"), 0};
+	assert_int_equal(guard_nft_ban(n, &wide, 1), -ENOENT);
+	assert_non_null(strstr(guard_nft_error(n), "bannet"));
+	assert_int_equal(guard_nft_setup(n, &l), 0);
+	assert_int_equal(nft_list("sets table inet rampart"), 0);
+	assert_null(strstr(listing, "bannet4 "));
+	assert_null(strstr(listing, "bannet6 "));
+	assert_true(set_has("ban4", "192.0.2.3"));
+	assert_int_equal(guard_nft_ban(n, &wide, 1), 0);
+	assert_true(set_has("bannet4_8", "10.0.0.0"));
+	guard_nft_free(n);
+	/* and without any table, a wide ban fails as a host ban does */
+	fresh(&n);
+	assert_int_equal(guard_nft_ban(n, &wide, 1), -ENOENT);
+	struct net_cidr un = cidr("10.0.0.0/8");
+	assert_int_equal(guard_nft_unban(n, &un, 1), 0);
 	guard_nft_free(n);
 }
 
@@ -560,6 +720,27 @@ test_packets_ban(void **state)
 	assert_int_equal(guard_nft_unban(n, un, ARRAY_SIZE(un)), 0);
 	assert_true(try_connect("127.0.0.6", "127.0.0.1", p4, NULL));
 	assert_true(try_connect("::1", "::1", p6, NULL));
+
+	/* overlapping networks, wider first and narrower first: each drops on its own */
+	struct guard_nft_elem w[] = {{cidr("127.0.16.0/20"), 0},
+	                             {cidr("127.0.17.0/24"), 60000},
+	                             {cidr("::/16"), 60000},
+	                             {cidr("::/8"), 0}};
+	for (size_t i = 0; i < ARRAY_SIZE(w); i++)
+		assert_int_equal(guard_nft_ban(n, &w[i], 1), 0);
+	assert_false(try_connect("127.0.17.1", "127.0.0.1", p4, NULL));
+	assert_false(try_connect("127.0.20.1", "127.0.0.1", p4, NULL));
+	assert_true(try_connect("127.0.32.1", "127.0.0.1", p4, NULL));
+	assert_false(try_connect("::1", "::1", p6, NULL));
+	struct net_cidr wider[] = {cidr("127.0.16.0/20"), cidr("::/8")};
+	assert_int_equal(guard_nft_unban(n, wider, ARRAY_SIZE(wider)), 0);
+	assert_false(try_connect("127.0.17.1", "127.0.0.1", p4, NULL));
+	assert_true(try_connect("127.0.20.1", "127.0.0.1", p4, NULL));
+	assert_false(try_connect("::1", "::1", p6, NULL));
+	struct net_cidr narrower[] = {cidr("127.0.17.0/24"), cidr("::/16")};
+	assert_int_equal(guard_nft_unban(n, narrower, ARRAY_SIZE(narrower)), 0);
+	assert_true(try_connect("127.0.17.1", "127.0.0.1", p4, NULL));
+	assert_true(try_connect("::1", "::1", p6, NULL));
 	nft_cmd("delete table inet filter");
 	guard_nft_free(n);
 }
@@ -756,7 +937,8 @@ main(void)
 	bring_lo_up();
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_setup_layout),      cmocka_unit_test(test_setup_largest),
-	    cmocka_unit_test(test_ban_unban),         cmocka_unit_test(test_setup_keeps_state),
+	    cmocka_unit_test(test_ban_unban),         cmocka_unit_test(test_ban_overlap),
+	    cmocka_unit_test(test_setup_old_table),   cmocka_unit_test(test_setup_keeps_state),
 	    cmocka_unit_test(test_blocklist_replace), cmocka_unit_test(test_invalid),
 	    cmocka_unit_test(test_packets_rate),      cmocka_unit_test(test_packets_ban),
 	    cmocka_unit_test(test_writer_root),       cmocka_unit_test(test_writer_nobody),
