@@ -285,15 +285,20 @@ guard_restore(struct guard *g)
 	return r;
 }
 
+struct guard_blocklist {
+	struct net_cidr *v;
+	size_t n, cap;
+};
+
+/* Reads every blocklist file of cfg; nothing is applied yet, so a bad file changes nothing. */
 static int
-guard_blocklists(struct guard *g, const struct guard_cfg *cfg, char *why, size_t whylen)
+guard_blocklists_read(const struct guard_cfg *cfg, struct guard_blocklist *bl, char *why,
+                      size_t whylen)
 {
-	_cleanup_free_ struct net_cidr *v = NULL;
-	size_t n = 0, cap = 0;
 	for (size_t i = 0; i < cfg->blocklists.n; i++) {
 		const char *path = ((char **)cfg->blocklists.items)[i];
 		size_t bad, bad_line;
-		int r = guard_blocklist_read(path, &v, &n, &cap, &bad, &bad_line);
+		int r = guard_blocklist_read(path, &bl->v, &bl->n, &bl->cap, &bad, &bad_line);
 		if (r < 0) {
 			snprintf(why, whylen, "blocklist %s: %s", path, strerror(-r));
 			return r;
@@ -302,15 +307,22 @@ guard_blocklists(struct guard *g, const struct guard_cfg *cfg, char *why, size_t
 			log_warn("guard: blocklist lines skipped file=%s count=%zu first_line=%zu",
 			         path, bad, bad_line);
 	}
+	return 0;
+}
+
+static int
+guard_blocklists_apply(struct guard *g, const struct guard_cfg *cfg,
+                       const struct guard_blocklist *bl, char *why, size_t whylen)
+{
 	if (!cfg->blocklists.n && !g->blocklisted)
 		return 0;
-	int r = g->writer ? guard_writer_blocklist(g->writer, v, n) : 0;
+	int r = g->writer ? guard_writer_blocklist(g->writer, bl->v, bl->n) : 0;
 	if (r < 0) {
 		snprintf(why, whylen, "cannot load the blocklists: %s", strerror(-r));
 		return r;
 	}
-	g->blocklisted = n;
-	log_info("guard: blocklists loaded files=%zu prefixes=%zu%s", cfg->blocklists.n, n,
+	g->blocklisted = bl->n;
+	log_info("guard: blocklists loaded files=%zu prefixes=%zu%s", cfg->blocklists.n, bl->n,
 	         g->writer ? "" : " (observe: not applied)");
 	return 0;
 }
@@ -474,13 +486,12 @@ guard_state_give(const struct guard_cfg *cfg)
 	return 0;
 }
 
-static int
+static void
 guard_score_opts_of(const struct guard_cfg *cfg, struct guard_score_opts *o)
 {
 	*o = (struct guard_score_opts){.threshold = (uint64_t)cfg->ban.threshold,
 	                               .window_ms = cfg->ban.window_ms,
 	                               .max_sources = GUARD_TRACKED_MAX};
-	return 0;
 }
 
 void
@@ -528,7 +539,12 @@ guard_start_parts(struct guard *g, const struct guard_cfg *cfg, const struct dns
 		snprintf(why, whylen, "cannot restore the stored bans: %s", strerror(-r));
 		return r;
 	}
-	if ((r = guard_blocklists(g, cfg, why, whylen)) < 0)
+	struct guard_blocklist bl = {0};
+	r = guard_blocklists_read(cfg, &bl, why, whylen);
+	if (r >= 0)
+		r = guard_blocklists_apply(g, cfg, &bl, why, whylen);
+	free(bl.v);
+	if (r < 0)
 		return r;
 	return guard_sources_open(g, cfg, g->sources, &g->nsources, why, whylen);
 }
@@ -597,13 +613,18 @@ guard_reload(struct guard *g, const struct guard_cfg *cfg, const struct dns_opti
 		         cfg->mode != g->cfg.mode ? "mode" : "state");
 		return -EINVAL;
 	}
+	struct guard_blocklist bl = {0};
 	int r = cfg_copy(&guard_config_schema, &next, cfg);
+	if (r >= 0)
+		r = guard_blocklists_read(cfg, &bl, why, whylen);
 	if (r >= 0 && !same)
 		r = guard_sources_open(g, cfg, src, &nsrc, why, whylen);
+	/* what can fail on bad input is done; the firewall changes from here on */
 	if (r >= 0)
 		r = guard_firewall(g, cfg, dns, why, whylen);
 	if (r >= 0)
-		r = guard_blocklists(g, cfg, why, whylen);
+		r = guard_blocklists_apply(g, cfg, &bl, why, whylen);
+	free(bl.v);
 	if (r < 0) {
 		guard_sources_free(src, nsrc);
 		cfg_free(&guard_config_schema, &next);

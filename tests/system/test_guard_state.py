@@ -299,6 +299,13 @@ def test_blocklist_100000_and_sighup(lab, work):
     for name in want2:
         assert got[name] == want2[name], (name, len(got[name]), len(want2[name]))
     assert sum(map(len, got.values())) == total2
+
+    # a blocklist that cannot be read: the reload fails whole, the running list stays
+    path.unlink()
+    d.signal(signal.SIGHUP)
+    assert d.wait_lines("guard reload failed", 1, START_WAIT), d.text()[-2000:]
+    assert "blocklist" in d.lines("guard reload failed")[-1]
+    assert block_sets(ns) == got
     assert d.stop() == 0, d.text()[-2000:]
 
 
