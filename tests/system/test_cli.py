@@ -71,10 +71,12 @@ def test_bad_options_exit_2(run, args):
     assert r.stderr.startswith(f"rampart: {args[0]}: ")
 
 
-def test_unavailable_verb_exits_2(run):
-    r = run("guard")
+def test_guard_without_guard_section_exits_2(run, tmp_path):
+    f = tmp_path / "noguard.yaml"
+    f.write_text("log:\n  level: info\n")
+    r = run("guard", "-c", f)
     assert r.returncode == 2
-    assert "rampart: guard: not yet available" in r.stderr
+    assert "no guard section to run" in r.stderr
 
 
 def test_milter_without_mail_section_exits_2(run, tmp_path):
