@@ -400,3 +400,39 @@ def test_keep_table_false_removes_the_table(lab, work):
     assert table_exists(ns)
     assert d.stop() == 0, d.text()[-2000:]
     assert not table_exists(ns), f"table inet rampart is still there:\n{d.text()[-2000:]}"
+
+
+# --- 6. escalation: each repeat ban longer, then permanent ----------------------------------------
+
+def test_repeat_bans_escalate_then_permanent(lab, work, rampart):
+    """ban.time 2s, escalate 2.0, permanent-after 3: the same source's bans last 2 s, 4 s, then
+    for good; the store's count follows, and a ban in force is not counted again."""
+    ns = lab.netns("e")
+    authlog = work / "auth.log"
+    authlog.touch()
+    conf = work / "rampart.yaml"
+    conf.write_text("guard:\n  mode: enforce\n  rate: []\n"
+                    f"  sources: [ {{ type: file, path: {authlog} }} ]\n"
+                    "  ban: { threshold: 30, window: 30m, time: 2s, escalate: 2.0, "
+                    "permanent-after: 3 }\n"
+                    f"  state: {work / 'guard.db'}\n")
+    d = lab.daemon(ns, str(conf)).start()
+    for count, length, timeout in [(1, "2s", 2), (2, "4s", 4), (3, "permanent", None)]:
+        fail_logins(authlog, ATTACKER, FAILURES)
+        assert d.wait_lines(f"count={count} ", 1, BAN_WAIT), d.text()[-2000:]
+        line = d.lines(f"count={count} ")[-1]
+        assert f"banned source={ATTACKER} for={length} count={count}" in line, line
+        wait_banned(d, ns, ATTACKER)
+        info = table(ns)["ban4"][ATTACKER]
+        assert (info[0] if info else None) == timeout, (count, info)
+        if count == 1:
+            # more failures while the ban is in force start no second ban
+            fail_logins(authlog, ATTACKER, FAILURES)
+        if timeout:
+            ok = wait_until(lambda: ATTACKER not in table(ns).get("ban4", {}), BAN_WAIT,
+                            step=0.2)
+            assert ok, f"the {length} ban did not end:\n{d.text()[-2000:]}"
+    assert len(d.lines("guard: banned source=")) == 3, d.text()[-2000:]
+    listed = sh(rampart, "guard", "list", "--json", "-c", str(conf)).stdout
+    assert '"count":3' in listed and '"expires_ms":null' in listed, listed
+    assert d.stop() == 0, d.text()[-2000:]
