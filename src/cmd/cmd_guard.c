@@ -324,7 +324,7 @@ guard_cmd_unban(int argc, char **argv)
 	    (r = guard_target(verb, &cfg.guard, argv[optind], &net)))
 		return r;
 	net_cidr_format(&net, what, sizeof(what));
-	int was = guard_store_unban(store, &net, guard_now_ms());
+	int was = guard_store_unban(store, &net, guard_now_ms(), NULL, false, NULL);
 	if (was < 0) {
 		cmd_error(verb, "cannot record the unban in %s: %s", cfg.guard.state,
 		          strerror(-was));

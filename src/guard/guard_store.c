@@ -11,34 +11,48 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define STORE_VERSION 1
+#define STORE_VERSION 2
 /* Long enough for `rampart guard ban` to wait out the daemon's bulk restore of thousands. */
 #define STORE_BUSY_MS 5000
 #define STORE_PATH_MAX 4096
 
-static const char store_schema[] = "CREATE TABLE offenders ("
-                                   " prefix TEXT PRIMARY KEY NOT NULL,"
-                                   " family INTEGER NOT NULL CHECK (family IN (4, 6)),"
-                                   " count INTEGER NOT NULL CHECK (count >= 0),"
-                                   " created_ms INTEGER NOT NULL,"
-                                   " expires_ms INTEGER NOT NULL CHECK (expires_ms >= 0),"
-                                   " origin TEXT NOT NULL CHECK (origin IN ('auto', 'manual')),"
-                                   " reason TEXT NOT NULL);"
-                                   "CREATE INDEX offenders_expires ON offenders (expires_ms);"
-                                   "CREATE TABLE history ("
-                                   " id INTEGER PRIMARY KEY,"
-                                   " prefix TEXT NOT NULL,"
-                                   " at_ms INTEGER NOT NULL,"
-                                   " action TEXT NOT NULL CHECK (action IN ('ban', 'unban')),"
-                                   " expires_ms INTEGER NOT NULL,"
-                                   " count INTEGER NOT NULL,"
-                                   " origin TEXT NOT NULL CHECK (origin IN ('auto', 'manual')),"
-                                   " reason TEXT NOT NULL);"
-                                   "CREATE INDEX history_prefix ON history (prefix, id);"
-                                   "CREATE TABLE IF NOT EXISTS trusted ("
-                                   " addr TEXT PRIMARY KEY NOT NULL,"
-                                   " until_ms INTEGER NOT NULL);"
-                                   "PRAGMA user_version = 1;";
+static const char store_schema[] =
+    "CREATE TABLE offenders ("
+    " prefix TEXT PRIMARY KEY NOT NULL,"
+    " family INTEGER NOT NULL CHECK (family IN (4, 6)),"
+    " count INTEGER NOT NULL CHECK (count >= 0),"
+    " created_ms INTEGER NOT NULL,"
+    " expires_ms INTEGER NOT NULL CHECK (expires_ms >= 0),"
+    " origin TEXT NOT NULL CHECK (origin IN ('auto', 'manual')),"
+    " reason TEXT NOT NULL,"
+    " machine TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX offenders_expires ON offenders (expires_ms);"
+    "CREATE TABLE history ("
+    " id INTEGER PRIMARY KEY,"
+    " prefix TEXT NOT NULL,"
+    " at_ms INTEGER NOT NULL,"
+    " action TEXT NOT NULL CHECK (action IN ('ban', 'unban')),"
+    " expires_ms INTEGER NOT NULL,"
+    " count INTEGER NOT NULL,"
+    " origin TEXT NOT NULL CHECK (origin IN ('auto', 'manual')),"
+    " reason TEXT NOT NULL,"
+    " machine TEXT NOT NULL DEFAULT '',"
+    " share INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX history_prefix ON history (prefix, id);"
+    "CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS trusted ("
+    " addr TEXT PRIMARY KEY NOT NULL,"
+    " until_ms INTEGER NOT NULL);"
+    "PRAGMA user_version = 2;";
+
+/* v1 -> v2: bans from fleet peers (machine), what this machine shares (share), the fleet's
+ * cursor (kv). */
+static const char store_migrate_v2[] =
+    "ALTER TABLE offenders ADD COLUMN machine TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE history ADD COLUMN machine TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE history ADD COLUMN share INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);"
+    "PRAGMA user_version = 2;";
 
 /* Sources that logged in (trust-logged-in); added after the first stores were made. */
 static const char store_trusted[] = "CREATE TABLE IF NOT EXISTS trusted ("
@@ -58,6 +72,9 @@ enum store_stmt {
 	ST_TRUST_SET,
 	ST_TRUST_PRUNE,
 	ST_TRUST_EACH,
+	ST_PENDING,
+	ST_KV_GET,
+	ST_KV_SET,
 	ST_COUNT
 };
 
@@ -70,25 +87,33 @@ static const char *const store_sql[ST_COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_UPSERT] = "INSERT INTO offenders (prefix, family, count, created_ms, expires_ms, origin,"
-                  " reason) VALUES (:prefix, :family, :count, :at, :expires, :origin, :reason)"
+                  " reason, machine) VALUES (:prefix, :family, :count, :at, :expires, :origin,"
+                  " :reason, :machine)"
                   " ON CONFLICT (prefix) DO UPDATE SET count = excluded.count,"
                   " created_ms = excluded.created_ms, expires_ms = excluded.expires_ms,"
-                  " origin = excluded.origin, reason = excluded.reason",
+                  " origin = excluded.origin, reason = excluded.reason,"
+                  " machine = excluded.machine",
     [ST_HISTORY_ADD] = "INSERT INTO history (prefix, at_ms, action, expires_ms, count, origin,"
-                       " reason) VALUES (:prefix, :at, :action, :expires, :count, :origin,"
-                       " :reason)",
-    [ST_GET] = "SELECT prefix, family, count, created_ms, expires_ms, origin, reason"
+                       " reason, machine, share) VALUES (:prefix, :at, :action, :expires, :count,"
+                       " :origin, :reason, :machine, :share)",
+    [ST_GET] = "SELECT prefix, family, count, created_ms, expires_ms, origin, reason, machine"
                " FROM offenders WHERE prefix = ?1",
     [ST_DELETE] = "DELETE FROM offenders WHERE prefix = ?1",
-    [ST_ACTIVE] = "SELECT prefix, family, count, created_ms, expires_ms, origin, reason"
+    [ST_ACTIVE] = "SELECT prefix, family, count, created_ms, expires_ms, origin, reason, machine"
                   " FROM offenders WHERE expires_ms = 0 OR expires_ms > ?1"
                   " ORDER BY created_ms, prefix",
-    [ST_HISTORY] = "SELECT prefix, action, count, at_ms, expires_ms, origin, reason"
-                   " FROM history WHERE prefix = ?1 ORDER BY id",
+    [ST_HISTORY] = "SELECT prefix, action, count, at_ms, expires_ms, origin, reason, machine,"
+                   " id, share FROM history WHERE prefix = ?1 ORDER BY id",
     [ST_TRUST_SET] = "INSERT INTO trusted (addr, until_ms) VALUES (?1, ?2)"
                      " ON CONFLICT (addr) DO UPDATE SET until_ms = excluded.until_ms",
     [ST_TRUST_PRUNE] = "DELETE FROM trusted WHERE until_ms <= ?1",
     [ST_TRUST_EACH] = "SELECT addr, until_ms FROM trusted WHERE until_ms > ?1 ORDER BY until_ms",
+    [ST_PENDING] = "SELECT prefix, action, count, at_ms, expires_ms, origin, reason, machine,"
+                   " id, share FROM history WHERE id > ?1 AND share = 1 AND machine = ''"
+                   " ORDER BY id LIMIT ?2",
+    [ST_KV_GET] = "SELECT value FROM kv WHERE key = ?1",
+    [ST_KV_SET] = "INSERT INTO kv (key, value) VALUES (?1, ?2)"
+                  " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 };
 
 struct guard_store {
@@ -101,8 +126,9 @@ struct store_row {
 	char prefix[NET_CIDR_STRLEN];
 	int family;
 	int64_t count, at_ms, expires_ms;
-	const char *origin, *reason, *action;
+	const char *origin, *reason, *action, *machine;
 	int reason_len;
+	int64_t share;
 };
 
 DEFINE_CLEANUP_FUNC(struct guard_store, guard_store_close)
@@ -288,7 +314,16 @@ store_setup(struct guard_store *s)
 	r = exec(s->db, "PRAGMA synchronous = NORMAL");
 	if (r < 0)
 		return r;
-	if (version < STORE_VERSION) {
+	if (version == 1) {
+		r = exec(s->db, "BEGIN IMMEDIATE");
+		if (r >= 0)
+			r = query_int(s->db, "PRAGMA user_version", &version);
+		if (r >= 0 && version == 1)
+			r = exec(s->db, store_migrate_v2);
+		r = exec(s->db, r >= 0 ? "COMMIT" : "ROLLBACK") < 0 && r >= 0 ? -EIO : r;
+		if (r < 0)
+			return r;
+	} else if (version < STORE_VERSION) {
 		r = create_schema(s->db);
 		if (r < 0)
 			return r;
@@ -374,6 +409,8 @@ row_from_ban(const struct guard_ban *b, struct store_row *row)
 	    .reason = b->reason,
 	    .reason_len = (int)strnlen(b->reason, GUARD_REASON_MAX - 1),
 	    .action = "ban",
+	    .machine = b->machine,
+	    .share = b->share,
 	};
 	if (!row->origin)
 		return -EINVAL;
@@ -415,6 +452,10 @@ bind_row(struct guard_store *s, sqlite3_stmt *st, const struct store_row *row)
 	if (rc == SQLITE_OK)
 		rc = bind_text(st, ":action", row->action, -1);
 	if (rc == SQLITE_OK)
+		rc = bind_text(st, ":machine", row->machine ? row->machine : "", -1);
+	if (rc == SQLITE_OK)
+		rc = bind_int64(st, ":share", row->share);
+	if (rc == SQLITE_OK)
 		return 0;
 	stmt_reset(st);
 	return store_err(s->db, rc);
@@ -441,6 +482,13 @@ ban_one(struct guard_store *s, const struct guard_ban *b)
 	return r;
 }
 
+/* The history id of the row just written: the machine's own sequence number in the fleet. */
+static int64_t
+last_seq(struct guard_store *s)
+{
+	return (int64_t)sqlite3_last_insert_rowid(s->db);
+}
+
 static int
 tx_begin(struct guard_store *s)
 {
@@ -464,12 +512,21 @@ tx_end(struct guard_store *s, int r)
 int
 guard_store_ban(struct guard_store *s, const struct guard_ban *b)
 {
+	return guard_store_ban_seq(s, b, NULL);
+}
+
+int
+guard_store_ban_seq(struct guard_store *s, const struct guard_ban *b, int64_t *seq)
+{
 	if (!s || !b)
 		return -EINVAL;
 	int r = tx_begin(s);
 	if (r < 0)
 		return r;
-	return tx_end(s, ban_one(s, b));
+	r = ban_one(s, b);
+	if (seq)
+		*seq = r >= 0 ? last_seq(s) : 0;
+	return tx_end(s, r);
 }
 
 int
@@ -524,6 +581,9 @@ read_row(sqlite3_stmt *st, struct guard_ban *b)
 	if (len > GUARD_REASON_MAX - 1)
 		len = GUARD_REASON_MAX - 1;
 	memcpy(b->reason, reason, len);
+	const unsigned char *machine = sqlite3_column_text(st, 7);
+	if (machine)
+		snprintf(b->machine, sizeof(b->machine), "%s", (const char *)machine);
 	return 0;
 }
 
@@ -537,6 +597,8 @@ read_history_row(sqlite3_stmt *st, struct guard_ban *b)
 	if (!action)
 		return -EBADMSG;
 	b->unban = strcmp((const char *)action, "unban") == 0;
+	b->seq = sqlite3_column_int64(st, 8);
+	b->share = sqlite3_column_int64(st, 9) != 0;
 	return 0;
 }
 
@@ -651,6 +713,9 @@ unban_locked(struct guard_store *s, const struct store_row *key, int64_t now_ms)
 	int r = get_row(s, key->prefix, &old);
 	if (r <= 0)
 		return r;
+	/* a peer lifts only the ban it gave; this machine's own decisions lift any */
+	if (key->machine && key->machine[0] && strcmp(old.machine, key->machine))
+		return 0;
 
 	struct store_row row = *key;
 	row.count = old.count;
@@ -660,6 +725,8 @@ unban_locked(struct guard_store *s, const struct store_row *key, int64_t now_ms)
 	row.reason = "unban";
 	row.reason_len = -1;
 	row.action = "unban";
+	row.machine = key->machine;
+	row.share = key->share;
 	r = delete_row(s, key->prefix);
 	if (r >= 0)
 		r = write_row(s, ST_HISTORY_ADD, &row);
@@ -669,9 +736,10 @@ unban_locked(struct guard_store *s, const struct store_row *key, int64_t now_ms)
 }
 
 int
-guard_store_unban(struct guard_store *s, const struct net_cidr *net, int64_t now_ms)
+guard_store_unban(struct guard_store *s, const struct net_cidr *net, int64_t now_ms,
+                  const char *machine, bool share, int64_t *seq)
 {
-	struct store_row key = {0};
+	struct store_row key = {.machine = machine, .share = share};
 
 	if (!s)
 		return -EINVAL;
@@ -681,7 +749,11 @@ guard_store_unban(struct guard_store *s, const struct net_cidr *net, int64_t now
 	r = tx_begin(s);
 	if (r < 0)
 		return r;
-	return tx_end(s, unban_locked(s, &key, now_ms));
+	int64_t before = last_seq(s);
+	r = unban_locked(s, &key, now_ms);
+	if (seq)
+		*seq = r >= 0 && last_seq(s) != before ? last_seq(s) : 0;
+	return tx_end(s, r);
 }
 
 int
@@ -724,4 +796,53 @@ guard_store_each_trusted(struct guard_store *s, int64_t now_ms, guard_store_trus
 		r = store_err(s->db, rc);
 	stmt_reset(st);
 	return r;
+}
+
+int
+guard_store_each_pending(struct guard_store *s, int64_t after, size_t max, guard_store_cb cb,
+                         void *data)
+{
+	if (!s || !cb)
+		return -EINVAL;
+	sqlite3_stmt *st = s->st[ST_PENDING];
+	int rc = sqlite3_bind_int64(st, 1, after);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 2, (int64_t)max);
+	if (rc != SQLITE_OK) {
+		stmt_reset(st);
+		return store_err(s->db, rc);
+	}
+	return walk(s, st, true, cb, data);
+}
+
+int
+guard_store_kv_get(struct guard_store *s, const char *key, int64_t *value)
+{
+	if (!s || !key || !value)
+		return -EINVAL;
+	sqlite3_stmt *st = s->st[ST_KV_GET];
+	int rc = sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	int r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : store_err(s->db, rc);
+	if (r == 1)
+		*value = sqlite3_column_int64(st, 0);
+	stmt_reset(st);
+	return r;
+}
+
+int
+guard_store_kv_set(struct guard_store *s, const char *key, int64_t value)
+{
+	if (!s || !key)
+		return -EINVAL;
+	sqlite3_stmt *st = s->st[ST_KV_SET];
+	int rc = sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, 2, value);
+	if (rc != SQLITE_OK) {
+		stmt_reset(st);
+		return store_err(s->db, rc);
+	}
+	return step_done(s, st);
 }

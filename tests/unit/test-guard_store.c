@@ -199,16 +199,16 @@ test_ban_get_unban(void **state)
 	assert_string_equal(got.reason, "second");
 
 	/* The unban forgets the count: the next ban starts over. */
-	assert_int_equal(guard_store_unban(s, &key, 7000), 1);
+	assert_int_equal(guard_store_unban(s, &key, 7000, NULL, false, NULL), 1);
 	assert_int_equal(guard_store_get(s, &key, &got), 0);
-	assert_int_equal(guard_store_unban(s, &key, 7000), 0);
+	assert_int_equal(guard_store_unban(s, &key, 7000, NULL, false, NULL), 0);
 	b = make_ban("203.0.113.9", 8000, 9000, 1, "third");
 	assert_int_equal(guard_store_ban(s, &b), 0);
 	assert_int_equal(guard_store_get(s, &key, &got), 1);
 	assert_int_equal(got.count, 1);
 
 	/* Expired: not banned any more, but the row (and its count) goes all the same. */
-	assert_int_equal(guard_store_unban(s, &key, 9000), 0);
+	assert_int_equal(guard_store_unban(s, &key, 9000, NULL, false, NULL), 0);
 	assert_int_equal(guard_store_get(s, &key, &got), 0);
 	guard_store_close(s);
 }
@@ -314,7 +314,7 @@ test_history_order(void **state)
 	b = make_ban("192.0.2.10", 200, 400, 2, "two");
 	assert_int_equal(guard_store_ban(s, &b), 0);
 	struct net_cidr key = cidr("192.0.2.10");
-	assert_int_equal(guard_store_unban(s, &key, 300), 1);
+	assert_int_equal(guard_store_unban(s, &key, 300, NULL, false, NULL), 1);
 	b = make_ban("192.0.2.10", 400, 0, 1, "three");
 	b.origin = GUARD_ORIGIN_MANUAL;
 	assert_int_equal(guard_store_ban(s, &b), 0);
@@ -442,7 +442,7 @@ test_two_handles(void **state)
 	assert_int_equal(c.ban_result, 0);
 	key = cidr("192.0.2.200");
 	assert_int_equal(guard_store_get(a, &key, &got), 1);
-	assert_int_equal(guard_store_unban(a, &key, 10), 1);
+	assert_int_equal(guard_store_unban(a, &key, 10, NULL, false, NULL), 1);
 	assert_int_equal(guard_store_get(b, &key, &got), 0);
 	guard_store_close(a);
 	guard_store_close(b);
@@ -512,7 +512,7 @@ test_newer_version_rejected(void **state)
 	assert_int_equal(guard_store_open(f->path, &s), 0);
 	guard_store_close(s);
 	s = NULL;
-	sql_on(f->path, "PRAGMA user_version = 2");
+	sql_on(f->path, "PRAGMA user_version = 3");
 	assert_int_equal(guard_store_open(f->path, &s), -EPROTO);
 	assert_null(s);
 }
@@ -600,6 +600,94 @@ test_trusted_survive_reopen(void **state)
 	guard_store_close(s);
 }
 
+/* A store made by the first version (schema 1) is migrated in place, its bans kept. */
+static void
+test_migrates_v1(void **state)
+{
+	struct fixture *f = *state;
+	struct guard_store *s = NULL;
+	struct guard_ban got;
+	sql_on(f->path,
+	       "CREATE TABLE offenders (prefix TEXT PRIMARY KEY NOT NULL, family INTEGER NOT NULL,"
+	       " count INTEGER NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"
+	       " origin TEXT NOT NULL CHECK (origin IN ('auto', 'manual')), reason TEXT NOT NULL);"
+	       "CREATE TABLE history (id INTEGER PRIMARY KEY, prefix TEXT NOT NULL, at_ms INTEGER"
+	       " NOT NULL, action TEXT NOT NULL, expires_ms INTEGER NOT NULL, count INTEGER NOT"
+	       " NULL, origin TEXT NOT NULL, reason TEXT NOT NULL);"
+	       "INSERT INTO offenders VALUES ('192.0.2.1/32', 4, 2, 10, 0, 'auto', 'old');"
+	       "PRAGMA user_version = 1;");
+	assert_int_equal(guard_store_open(f->path, &s), 0);
+	struct net_cidr k = cidr("192.0.2.1/32");
+	assert_int_equal(guard_store_get(s, &k, &got), 1);
+	assert_int_equal(got.count, 2);
+	assert_string_equal(got.reason, "old");
+	assert_string_equal(got.machine, "");
+	assert_int_equal(guard_store_kv_set(s, "fleet.last_id", 41), 0);
+	guard_store_close(s);
+	assert_int_equal(guard_store_open(f->path, &s), 0);
+	int64_t v = 0;
+	assert_int_equal(guard_store_kv_get(s, "fleet.last_id", &v), 1);
+	assert_int_equal(v, 41);
+	assert_int_equal(guard_store_kv_get(s, "nothing", &v), 0);
+	guard_store_close(s);
+}
+
+struct pending_seen {
+	int64_t seq[8];
+	bool unban[8];
+	size_t n;
+};
+
+static int
+collect_pending(const struct guard_ban *b, void *data)
+{
+	struct pending_seen *p = data;
+	assert_true(p->n < 8);
+	p->seq[p->n] = b->seq;
+	p->unban[p->n++] = b->unban;
+	return 0;
+}
+
+/* What the fleet is told: this machine's shared entries after a sequence number, in order;
+ * a peer's unban lifts only the ban that peer gave. */
+static void
+test_pending_and_peers(void **state)
+{
+	struct fixture *f = *state;
+	struct guard_store *s = NULL;
+	int64_t seq1 = 0, seq2 = 0, seq3 = 0, useq = 0;
+	assert_int_equal(guard_store_open(f->path, &s), 0);
+	struct guard_ban a = make_ban("192.0.2.1/32", 10, 0, 1, "auto");
+	a.share = true;
+	struct guard_ban local = make_ban("192.0.2.2/32", 11, 0, 1, "manual, not shared");
+	struct guard_ban peer = make_ban("192.0.2.3/32", 12, 0, 1, "from web2");
+	snprintf(peer.machine, sizeof(peer.machine), "web2");
+	assert_int_equal(guard_store_ban_seq(s, &a, &seq1), 0);
+	assert_int_equal(guard_store_ban_seq(s, &local, &seq2), 0);
+	assert_int_equal(guard_store_ban_seq(s, &peer, &seq3), 0);
+	assert_true(seq1 > 0 && seq2 > seq1 && seq3 > seq2);
+	struct net_cidr k1 = cidr("192.0.2.1/32"), k3 = cidr("192.0.2.3/32");
+	/* web3 did not ban 192.0.2.3: its unban changes nothing */
+	assert_int_equal(guard_store_unban(s, &k3, 20, "web3", false, &useq), 0);
+	assert_int_equal(useq, 0);
+	assert_int_equal(guard_store_unban(s, &k3, 20, "web2", false, &useq), 1);
+	assert_true(useq > seq3);
+	assert_int_equal(guard_store_unban(s, &k1, 21, NULL, true, &useq), 1);
+	struct pending_seen p = {0};
+	assert_int_equal(guard_store_each_pending(s, 0, 100, collect_pending, &p), 0);
+	assert_int_equal(p.n, 2);
+	assert_int_equal(p.seq[0], seq1);
+	assert_false(p.unban[0]);
+	assert_int_equal(p.seq[1], useq);
+	assert_true(p.unban[1]);
+	struct pending_seen q = {0};
+	assert_int_equal(guard_store_each_pending(s, seq1, 100, collect_pending, &q), 0);
+	assert_int_equal(q.n, 1);
+	struct guard_ban got;
+	assert_int_equal(guard_store_get(s, &k3, &got), 0);
+	guard_store_close(s);
+}
+
 int
 main(void)
 {
@@ -618,6 +706,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_newer_version_rejected, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ipv6_and_reason_bytes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_trusted_survive_reopen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migrates_v1, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pending_and_peers, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
