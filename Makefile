@@ -12,12 +12,12 @@ MESON_OPTS ?=
 # Exactly the Debian packages the build, the tests and the benchmarks use.
 DEBS_BUILD := gcc clang meson ninja-build pkg-config libyaml-dev libsystemd-dev libmnl-dev \
               libunbound-dev libevent-dev libssl-dev dns-root-data liburing-dev \
-              libmilter-dev libnftables-dev libsqlite3-dev
+              libmilter-dev libnftables-dev libsqlite3-dev libpq-dev
 DEBS_TEST  := libcmocka-dev python3-pytest libclang-rt-14-dev iproute2 psmisc util-linux knot knot-dnsutils \
               python3-spf python3-dkim opendkim libmail-dkim-perl libopendmarc-dev publicsuffix \
               nginx libnginx-mod-http-echo libnginx-mod-stream wrk nftables haproxy \
               postfix sasl2-bin libsasl2-modules miltertest \
-              iptables openssh-server openssh-client sshpass systemd-journal-remote
+              iptables openssh-server openssh-client sshpass systemd-journal-remote postgresql-15
 DEBS_BENCH := lsof libspf2-dev sshguard fail2ban
 DEBS       := $(DEBS_BUILD) $(DEBS_TEST) $(DEBS_BENCH)
 
@@ -35,7 +35,7 @@ deps:
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "make deps: installing$$missing"; \
-	  : "sshd, sshguard and fail2ban are test peers: policy-rc.d keeps their services stopped"; \
+	  : "sshd, sshguard, fail2ban and PostgreSQL are test peers: policy-rc.d keeps their services stopped"; \
 	  case " $$missing " in *" postfix "*) \
 	    echo "postfix postfix/main_mailer_type select No configuration" | $(SUDO) debconf-set-selections;; \
 	  esac; \

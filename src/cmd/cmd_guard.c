@@ -7,6 +7,7 @@
 #include "guard/guard_match.h"
 #include "guard/guard_nft.h"
 #include "guard/guard_policy.h"
+#include "guard/guard_share.h"
 #include "guard/guard_store.h"
 #include "parts.h"
 
@@ -26,16 +27,17 @@ struct guard_opts {
 	const char *config;
 	const char *reason;
 	uint64_t for_ms;
-	bool permanent, json, quiet;
+	bool permanent, json, quiet, fleet;
 };
 
-enum { OPT_FOR = 0x100, OPT_PERMANENT, OPT_REASON, OPT_JSON };
+enum { OPT_FOR = 0x100, OPT_PERMANENT, OPT_REASON, OPT_JSON, OPT_FLEET };
 
 /* Which options a subcommand takes: another's option is a usage error, not ignored. */
 enum {
-	TAKES_BAN = 1u << 0,  /* --for, --permanent, --reason */
-	TAKES_JSON = 1u << 1, /* --json */
-	TAKES_QUIET = 1u << 2 /* -q */
+	TAKES_BAN = 1u << 0,   /* --for, --permanent, --reason */
+	TAKES_JSON = 1u << 1,  /* --json */
+	TAKES_QUIET = 1u << 2, /* -q */
+	TAKES_FLEET = 1u << 3  /* --fleet */
 };
 
 static bool
@@ -50,6 +52,8 @@ guard_takes(int c, unsigned takes)
 		return takes & TAKES_BAN;
 	case OPT_JSON:
 		return takes & TAKES_JSON;
+	case OPT_FLEET:
+		return takes & TAKES_FLEET;
 	case 'q':
 		return takes & TAKES_QUIET;
 	default:
@@ -66,6 +70,7 @@ guard_parse(const char *verb, int argc, char **argv, unsigned takes, struct guar
 	    {"permanent", no_argument, NULL, OPT_PERMANENT},
 	    {"reason", required_argument, NULL, OPT_REASON},
 	    {"json", no_argument, NULL, OPT_JSON},
+	    {"fleet", no_argument, NULL, OPT_FLEET},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {0},
 	};
@@ -81,6 +86,7 @@ guard_parse(const char *verb, int argc, char **argv, unsigned takes, struct guar
 			                       : c == OPT_PERMANENT ? "--permanent"
 			                       : c == OPT_REASON    ? "--reason"
 			                       : c == OPT_JSON      ? "--json"
+			                       : c == OPT_FLEET     ? "--fleet"
 			                                            : "-q");
 		if (c == 'c')
 			o->config = optarg;
@@ -93,6 +99,8 @@ guard_parse(const char *verb, int argc, char **argv, unsigned takes, struct guar
 			o->reason = optarg;
 		else if (c == OPT_JSON)
 			o->json = true;
+		else if (c == OPT_FLEET)
+			o->fleet = true;
 		else if (c == 'q')
 			o->quiet = true;
 	}
@@ -164,16 +172,16 @@ guard_refuse_allowed(const char *verb, const struct parts_cfg *cfg, const struct
 		cmd_error(verb, "cannot build the whitelist: %s", strerror(-r));
 		return CMD_EXIT_NEGATIVE;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (net_cidr_match(net, &allow[i].addr) || net_cidr_match(&allow[i], &net->addr)) {
-			char w[NET_CIDR_STRLEN];
-			net_cidr_format(&allow[i], w, sizeof(w));
-			cmd_error(verb,
-			          "%s is never banned: it covers %s (whitelist, loopback or an "
-			          "address of this host)",
-			          text, w);
-			return CMD_EXIT_USAGE;
-		}
+	const struct net_cidr *hit = guard_allow_overlaps(allow, n, net);
+	if (hit) {
+		char w[NET_CIDR_STRLEN];
+		net_cidr_format(hit, w, sizeof(w));
+		cmd_error(verb,
+		          "%s is never banned: it covers %s (whitelist, loopback or an address of "
+		          "this host)",
+		          text, w);
+		return CMD_EXIT_USAGE;
+	}
 	return CMD_EXIT_OK;
 }
 
@@ -242,12 +250,43 @@ guard_length_text(uint64_t ms, char *buf, size_t len)
 		snprintf(buf, len, "for %" PRIu64 "s", (ms + 999) / 1000);
 }
 
+/* --fleet: the decision goes to the fleet's database at once. */
+static int
+guard_tell_fleet(const char *verb, const struct guard_cfg *cfg, const struct guard_ban *b,
+                 bool unban, int64_t seq)
+{
+	char name[GUARD_FLEET_NAME_MAX], err[512] = "";
+	struct guard_fleet_event e;
+	int r = guard_share_machine(cfg, name, sizeof(name));
+	if (r >= 0) {
+		struct guard_fleet_cfg fc = {.conninfo = cfg->share.postgres, .name = name};
+		guard_share_event(name, b, unban, seq, &e);
+		r = guard_fleet_publish_once(&fc, &e, err, sizeof(err));
+	}
+	if (r < 0) {
+		cmd_error(verb, "done on this machine, but not shared with the fleet: %s",
+		          err[0] ? err : strerror(-r));
+		return CMD_EXIT_NEGATIVE;
+	}
+	printf("shared with the fleet as %s\n", name);
+	return CMD_EXIT_OK;
+}
+
+/* --fleet without guard.share is a usage error, found before anything changes. */
+static int
+guard_fleet_configured(const char *verb, const struct guard_opts *o, const struct guard_cfg *cfg)
+{
+	if (o->fleet && !cfg->share.enabled)
+		return cmd_usage_error(verb, "--fleet needs guard.share.postgres in %s", o->config);
+	return CMD_EXIT_OK;
+}
+
 static int
 guard_cmd_ban(int argc, char **argv)
 {
 	const char *verb = VERB " ban";
 	struct guard_opts o = {.config = cmd_default_config()};
-	const unsigned takes = TAKES_BAN;
+	const unsigned takes = TAKES_BAN | TAKES_FLEET;
 	_cleanup_(parts_cfg_freep) struct parts_cfg cfg = {0};
 	_cleanup_(guard_store_closep) struct guard_store *store = NULL;
 	struct net_cidr net;
@@ -259,10 +298,13 @@ guard_cmd_ban(int argc, char **argv)
 	const char *text = argv[optind];
 	if ((r = guard_load(verb, &o, &cfg, &store)) != CMD_EXIT_OK)
 		return r;
-	if ((r = guard_target(verb, &cfg.guard, text, &net)) ||
+	if ((r = guard_fleet_configured(verb, &o, &cfg.guard)) ||
+	    (r = guard_target(verb, &cfg.guard, text, &net)) ||
 	    (r = guard_refuse_allowed(verb, &cfg, &net, text)))
 		return r;
-	struct guard_ban prev, b = {.net = net, .count = 1, .origin = GUARD_ORIGIN_MANUAL};
+	struct guard_ban prev,
+	    b = {.net = net, .count = 1, .origin = GUARD_ORIGIN_MANUAL, .share = o.fleet};
+	int64_t seq = 0;
 	int64_t now = guard_now_ms();
 	if (guard_store_get(store, &net, &prev) > 0)
 		b.count = prev.count + 1;
@@ -272,7 +314,7 @@ guard_cmd_ban(int argc, char **argv)
 	b.created_ms = now;
 	b.expires_ms = ms ? now + (int64_t)ms : 0;
 	guard_reason_copy(b.reason, sizeof(b.reason), o.reason ? o.reason : "manual");
-	if ((r = guard_store_ban(store, &b)) < 0) {
+	if ((r = guard_store_ban_seq(store, &b, &seq)) < 0) {
 		cmd_error(verb, "cannot record the ban in %s: %s", cfg.guard.state, strerror(-r));
 		return CMD_EXIT_NEGATIVE;
 	}
@@ -283,7 +325,7 @@ guard_cmd_ban(int argc, char **argv)
 		printf(
 		    "recorded a ban of %s %s (ban %u); guard.mode is observe: nftables unchanged\n",
 		    what, len, b.count);
-		return CMD_EXIT_OK;
+		return o.fleet ? guard_tell_fleet(verb, &cfg.guard, &b, false, seq) : CMD_EXIT_OK;
 	}
 	struct guard_nft_elem e = {.net = net, .timeout_ms = ms};
 	if ((r = guard_apply_nft(&cfg.guard, &e)) < 0) {
@@ -301,7 +343,7 @@ guard_cmd_ban(int argc, char **argv)
 	if (cfg.guard.kill_connections && r >= 0)
 		printf("; closed %zu connection%s", killed, killed == 1 ? "" : "s");
 	printf("\n");
-	return CMD_EXIT_OK;
+	return o.fleet ? guard_tell_fleet(verb, &cfg.guard, &b, false, seq) : CMD_EXIT_OK;
 }
 
 static int
@@ -309,7 +351,7 @@ guard_cmd_unban(int argc, char **argv)
 {
 	const char *verb = VERB " unban";
 	struct guard_opts o = {.config = cmd_default_config()};
-	const unsigned takes = 0;
+	const unsigned takes = TAKES_FLEET;
 	_cleanup_(parts_cfg_freep) struct parts_cfg cfg = {0};
 	_cleanup_(guard_store_closep) struct guard_store *store = NULL;
 	_cleanup_(guard_nft_freep) struct guard_nft *nft = NULL;
@@ -321,10 +363,12 @@ guard_cmd_unban(int argc, char **argv)
 	if (argc - optind != 1)
 		return cmd_usage_error(verb, "expected one ADDR");
 	if ((r = guard_load(verb, &o, &cfg, &store)) != CMD_EXIT_OK ||
+	    (r = guard_fleet_configured(verb, &o, &cfg.guard)) ||
 	    (r = guard_target(verb, &cfg.guard, argv[optind], &net)))
 		return r;
 	net_cidr_format(&net, what, sizeof(what));
-	int was = guard_store_unban(store, &net, guard_now_ms(), NULL, false, NULL);
+	int64_t seq = 0;
+	int was = guard_store_unban(store, &net, guard_now_ms(), NULL, o.fleet, &seq);
 	if (was < 0) {
 		cmd_error(verb, "cannot record the unban in %s: %s", cfg.guard.state,
 		          strerror(-was));
@@ -341,7 +385,9 @@ guard_cmd_unban(int argc, char **argv)
 		return CMD_EXIT_NEGATIVE;
 	}
 	printf("unbanned %s\n", what);
-	return CMD_EXIT_OK;
+	struct guard_ban b = {.net = net, .created_ms = guard_now_ms()};
+	snprintf(b.reason, sizeof(b.reason), "unban");
+	return o.fleet ? guard_tell_fleet(verb, &cfg.guard, &b, true, seq) : CMD_EXIT_OK;
 }
 
 struct guard_list {
@@ -356,8 +402,14 @@ guard_list_one(const struct guard_ban *b, void *data)
 {
 	struct guard_list *l = data;
 	char net[NET_CIDR_STRLEN], left[32];
+	char origin[GUARD_STORE_MACHINE_MAX + 8];
 	net_cidr_format(&b->net, net, sizeof(net));
-	const char *origin = b->origin == GUARD_ORIGIN_MANUAL ? "manual" : "auto";
+	/* a peer's ban names the machine that gave it */
+	snprintf(origin, sizeof(origin), "%s%s",
+	         b->machine[0]                      ? "fleet:"
+	         : b->origin == GUARD_ORIGIN_MANUAL ? "manual"
+	                                            : "auto",
+	         b->machine);
 	int r;
 	if (l->json) {
 		char expires[32] = "null";
@@ -374,15 +426,47 @@ guard_list_one(const struct guard_ban *b, void *data)
 		if (r >= 0)
 			r = json_string(l->out, b->reason);
 		if (r >= 0)
+			r = buf_append_str(l->out, ",\"machine\":");
+		if (r >= 0)
+			r = b->machine[0] ? json_string(l->out, b->machine)
+			                  : buf_append_str(l->out, "null");
+		if (r >= 0)
 			r = buf_append_str(l->out, "}");
 	} else {
 		uint64_t ms = b->expires_ms ? (uint64_t)(b->expires_ms - l->now) : 0;
 		guard_left_text(ms, left, sizeof(left));
-		r = buf_printf(l->out, "%-43s %-16s %5u  %-6s  %s\n", net, ms ? left : "permanent",
+		r = buf_printf(l->out, "%-43s %-16s %5u  %-14s  %s\n", net, ms ? left : "permanent",
 		               b->count, origin, b->reason);
 	}
 	l->n++;
 	return r;
+}
+
+/* A fleet row as the list shows a ban: every machine's, its own name as the origin. */
+static int
+guard_list_fleet_one(const struct guard_fleet_event *e, void *data)
+{
+	struct guard_ban b = {.created_ms = e->created_ms, .expires_ms = e->expires_ms};
+	if (net_cidr_parse(e->prefix, &b.net) < 0)
+		return 0; /* not a ban any guard applies */
+	snprintf(b.machine, sizeof(b.machine), "%s", e->machine);
+	snprintf(b.reason, sizeof(b.reason), "%s", e->reason);
+	return guard_list_one(&b, data);
+}
+
+static int
+guard_list_fleet(const char *verb, const struct guard_cfg *cfg, struct guard_list *l)
+{
+	char name[GUARD_FLEET_NAME_MAX], err[512] = "";
+	int r = guard_share_machine(cfg, name, sizeof(name));
+	struct guard_fleet_cfg fc = {.conninfo = cfg->share.postgres, .name = name};
+	if (r >= 0)
+		r = guard_fleet_list_once(&fc, l->now, guard_list_fleet_one, l, err, sizeof(err));
+	if (r < 0) {
+		cmd_error(verb, "cannot list the fleet's bans: %s", err[0] ? err : strerror(-r));
+		return -ECONNREFUSED; /* said already */
+	}
+	return 0;
 }
 
 static int
@@ -390,7 +474,7 @@ guard_cmd_list(int argc, char **argv)
 {
 	const char *verb = VERB " list";
 	struct guard_opts o = {.config = cmd_default_config()};
-	const unsigned takes = TAKES_JSON;
+	const unsigned takes = TAKES_JSON | TAKES_FLEET;
 	_cleanup_(parts_cfg_freep) struct parts_cfg cfg = {0};
 	_cleanup_(guard_store_closep) struct guard_store *store = NULL;
 	_cleanup_buf_ struct buf out = BUF_INIT(256 * 1024 * 1024);
@@ -399,19 +483,24 @@ guard_cmd_list(int argc, char **argv)
 		return r;
 	if (argc != optind)
 		return cmd_usage_error(verb, "unexpected argument '%s'", argv[optind]);
-	if ((r = guard_load(verb, &o, &cfg, &store)) != CMD_EXIT_OK)
+	if ((r = guard_load(verb, &o, &cfg, &store)) != CMD_EXIT_OK ||
+	    (r = guard_fleet_configured(verb, &o, &cfg.guard)))
 		return r;
 	struct guard_list l = {.out = &out, .json = o.json, .now = guard_now_ms()};
 	r = buf_append_str(&out, o.json ? "[" : "");
 	if (r >= 0 && !o.json)
-		r = buf_printf(&out, "%-43s %-16s %5s  %-6s  %s\n", "PREFIX", "LEFT", "BANS",
+		r = buf_printf(&out, "%-43s %-16s %5s  %-14s  %s\n", "PREFIX", "LEFT", "BANS",
 		               "ORIGIN", "REASON");
-	if (r >= 0)
+	if (r >= 0 && o.fleet)
+		r = guard_list_fleet(verb, &cfg.guard, &l);
+	else if (r >= 0)
 		r = guard_store_each_active(store, l.now, guard_list_one, &l);
 	if (r >= 0 && o.json)
 		r = buf_append_str(&out, "]\n");
 	if (r < 0) {
-		cmd_error(verb, "cannot list the bans in %s: %s", cfg.guard.state, strerror(-r));
+		if (r != -ECONNREFUSED)
+			cmd_error(verb, "cannot list the bans in %s: %s", cfg.guard.state,
+			          strerror(-r));
 		return CMD_EXIT_NEGATIVE;
 	}
 	fwrite(out.data, 1, out.len, stdout);

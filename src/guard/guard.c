@@ -5,6 +5,7 @@
 #include "guard_match.h"
 #include "guard_policy.h"
 #include "guard_score.h"
+#include "guard_share.h"
 #include "guard_source.h"
 #include "guard_store.h"
 #include "guard_writer.h"
@@ -49,6 +50,7 @@ struct guard {
 	struct ev_timer sweep;
 	struct guard_counters c;
 	size_t blocklisted;
+	struct guard_share *share; /* guard.share: NULL when not configured */
 };
 
 static void
@@ -128,9 +130,12 @@ guard_apply(struct guard *g, const struct guard_ban *b, int64_t now)
 	struct guard_nft_elem e = {.net = b->net};
 	if (b->expires_ms)
 		e.timeout_ms = b->expires_ms > now ? (uint64_t)(b->expires_ms - now) : 1;
-	int r = guard_store_ban(g->store, b);
+	int64_t seq = 0;
+	int r = guard_store_ban_seq(g->store, b, &seq);
 	if (r >= 0)
 		r = guard_writer_ban(g->writer, &e, 1);
+	if (r >= 0)
+		guard_share_publish(g->share, b, false, seq);
 	return r;
 }
 
@@ -151,6 +156,7 @@ guard_ban(struct guard *g, const struct net_cidr *key, const struct guard_event 
 	uint64_t ms = guard_ban_length(&g->cfg.ban, b.count);
 	b.expires_ms = ms ? now + (int64_t)ms : 0;
 	snprintf(b.reason, sizeof(b.reason), "%s danger=%llu", ev->what, (unsigned long long)sum);
+	b.share = g->cfg.share.enabled;
 	guard_format_ms(ms, len, sizeof(len));
 	if (!g->writer) {
 		g->c.would_ban++;
@@ -451,7 +457,23 @@ guard_collect(struct buf *out, void *data)
 		    "# TYPE rampart_guard_tracked_sources gauge\n"
 		    "rampart_guard_tracked_sources %zu\n",
 		    active[0], active[1], g->blocklisted, guard_score_count(g->score));
+	if (r >= 0 && g->share)
+		r = guard_share_collect(out, g->share);
 	return r;
+}
+
+/* A peer's ban must not cover an address this machine never bans, nor a logged-in source. */
+static bool
+guard_exempt(const struct net_cidr *net, void *data)
+{
+	struct guard *g = data;
+	int64_t now = guard_now_ms();
+	if (guard_allow_overlaps(g->allow, g->nallow, net))
+		return true;
+	for (size_t i = 0; i < g->ntrusted; i++)
+		if (g->trusted[i].until_ms > now && net_cidr_match(net, &g->trusted[i].addr))
+			return true;
+	return false;
 }
 
 static void
@@ -501,6 +523,7 @@ guard_stop(struct guard *g)
 		return;
 	ev_timer_stop(g->loop, &g->sweep);
 	guard_sources_free(g->sources, g->nsources);
+	guard_share_stop(g->share);
 	int r = g->writer && !g->cfg.keep_table ? guard_writer_remove(g->writer) : 0;
 	if (r < 0)
 		log_error("guard: cannot remove table inet rampart error=\"%s\"", strerror(-r));
@@ -546,7 +569,12 @@ guard_start_parts(struct guard *g, const struct guard_cfg *cfg, const struct dns
 	free(bl.v);
 	if (r < 0)
 		return r;
-	return guard_sources_open(g, cfg, g->sources, &g->nsources, why, whylen);
+	r = guard_sources_open(g, cfg, g->sources, &g->nsources, why, whylen);
+	if (r >= 0 && cfg->share.enabled && g->writer &&
+	    (r = guard_share_start(g->loop, cfg, g->store, g->writer, guard_exempt, g, &g->share)) <
+	        0)
+		snprintf(why, whylen, "cannot start sharing with the fleet: %s", strerror(-r));
+	return r;
 }
 
 int

@@ -111,6 +111,48 @@ static const struct cfg_schema guard_ban_schema = {
     .check = guard_config_check_ban,
 };
 
+#define SHARE(k, t, m) .key = k, .type = t, .offset = offsetof(struct guard_share_cfg, m)
+static const struct cfg_field guard_share_fields[] = {
+    {SHARE("postgres", CFG_STRING, postgres),
+     .help = "libpq connection string of the fleet's database (TLS as libpq offers)"},
+    {SHARE("name", CFG_STRING, name), .help = "this machine in the fleet (default: host name)"},
+    {SHARE("accept", CFG_LIST, accept), .elem = CFG_STRING, .def = "[ban, permanent]",
+     .help = "which kinds of the peers' bans are applied here: ban, permanent"},
+    {SHARE("peers", CFG_LIST, peers), .elem = CFG_STRING,
+     .help = "apply only these machines' bans (default: every machine's)"},
+    {0},
+};
+
+static void
+guard_config_check_share(void *obj, struct cfg_check *chk)
+{
+	struct guard_share_cfg *c = obj;
+	c->enabled = c->postgres != NULL;
+	c->accept_ban = c->accept_permanent = false;
+	for (size_t i = 0; i < c->accept.n; i++) {
+		const char *k = ((char **)c->accept.items)[i];
+		if (!strcmp(k, "ban"))
+			c->accept_ban = true;
+		else if (!strcmp(k, "permanent"))
+			c->accept_permanent = true;
+		else
+			cfg_check_error(chk, "accept", "expected ban or permanent, got \"%s\"", k);
+	}
+	if (c->postgres && !*c->postgres)
+		cfg_check_error(chk, "postgres", "expected a libpq connection string");
+	if (c->name && (!*c->name || strlen(c->name) >= 64))
+		cfg_check_error(chk, "name", "expected 1 to 63 characters");
+	if (!c->postgres && (c->name || c->peers.n))
+		cfg_check_error(chk, "postgres", "share needs postgres");
+}
+
+static const struct cfg_schema guard_share_schema = {
+    .name = "share",
+    .size = sizeof(struct guard_share_cfg),
+    .fields = guard_share_fields,
+    .check = guard_config_check_share,
+};
+
 #define FLD(k, t, m) .key = k, .type = t, .offset = offsetof(struct guard_cfg, m)
 static const struct cfg_field guard_fields[] = {
     {FLD("mode", CFG_ENUM, mode), .choices = guard_modes, .def = "enforce",
@@ -140,6 +182,8 @@ static const struct cfg_field guard_fields[] = {
      .help = "SQLite file with every ban and its history"},
     {FLD("user", CFG_STRING, user),
      .help = "rampart guard started as root reads logs as this user"},
+    {FLD("share", CFG_SECTION, share), .schema = &guard_share_schema,
+     .help = "share bans with the other machines of a fleet through PostgreSQL"},
     {FLD("set-size", CFG_INT, set_size), .def = "65535", .min = 16, .max = GUARD_NFT_SET_SIZE_MAX,
      .help = "sources each rate set can hold"},
     {0},

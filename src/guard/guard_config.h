@@ -44,6 +44,17 @@ struct guard_ban_cfg {
 	int64_t permanent_after; /* this many bans make the source's ban permanent; 0: never */
 };
 
+/* guard.share: bans shared with the fleet through PostgreSQL (issue 19). */
+struct guard_share_cfg {
+	bool enabled;           /* postgres is set */
+	char *postgres;         /* libpq connection string */
+	char *name;             /* this machine; NULL: the host name */
+	struct cfg_list accept; /* char *: ban, permanent: which peers' decisions are applied */
+	struct cfg_list peers;  /* char *: only these machines' decisions; empty: any */
+	bool accept_ban;        /* derived from accept */
+	bool accept_permanent;
+};
+
 struct guard_cfg {
 	bool enabled;              /* a `guard:` section is present */
 	int mode;                  /* enum guard_mode */
@@ -61,6 +72,7 @@ struct guard_cfg {
 	char *state;                /* SQLite file */
 	char *user;       /* run unprivileged as this user (the writer keeps CAP_NET_ADMIN) */
 	int64_t set_size; /* cap on each dynamic rate set */
+	struct guard_share_cfg share;
 };
 
 extern const struct cfg_schema guard_config_schema;

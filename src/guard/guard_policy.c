@@ -144,6 +144,15 @@ guard_allow_match(const struct net_cidr *allow, size_t n, const struct net_addr 
 	return false;
 }
 
+const struct net_cidr *
+guard_allow_overlaps(const struct net_cidr *allow, size_t n, const struct net_cidr *net)
+{
+	for (size_t i = 0; i < n; i++)
+		if (net_cidr_match(net, &allow[i].addr) || net_cidr_match(&allow[i], &net->addr))
+			return &allow[i];
+	return NULL;
+}
+
 static int
 guard_allow_own(struct net_cidr **v, size_t *n, size_t *cap)
 {

@@ -42,3 +42,6 @@ int guard_blocklist_parse(const char *text, size_t len, struct net_cidr **v, siz
 int guard_allow_build(const struct guard_cfg *cfg, const struct dns_options *dns,
                       struct net_cidr **out, size_t *n, char *unresolved, size_t unresolved_len);
 bool guard_allow_match(const struct net_cidr *allow, size_t n, const struct net_addr *a);
+/* The entry of allow that a ban of net would cover (or that covers net), or NULL. */
+const struct net_cidr *guard_allow_overlaps(const struct net_cidr *allow, size_t n,
+                                            const struct net_cidr *net);

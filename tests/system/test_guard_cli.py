@@ -362,7 +362,9 @@ def test_list_table_and_json(g):
     data = json.loads(g("list", "--json").stdout)
     assert sorted(b["prefix"] for b in data) == sorted(s for _, s in bans)
     for b in data:
-        assert set(b) == {"prefix", "created_ms", "expires_ms", "count", "origin", "reason"}
+        assert set(b) == {"prefix", "created_ms", "expires_ms", "count", "origin", "reason",
+                          "machine"}
+        assert b["machine"] is None  # this machine's own ban, not a fleet peer's
         assert b["count"] == 1 and b["origin"] == "manual"
         assert b["expires_ms"] - b["created_ms"] == 180_000
 
