@@ -252,13 +252,15 @@ guard_length_text(uint64_t ms, char *buf, size_t len)
 
 /* --fleet: the decision goes to the fleet's database at once. */
 static int
-guard_tell_fleet(const char *verb, const struct guard_cfg *cfg, const struct guard_ban *b,
-                 bool unban, int64_t seq)
+guard_tell_fleet(const char *verb, const struct guard_cfg *cfg, struct guard_store *store,
+                 const struct guard_ban *b, bool unban, int64_t seq)
 {
 	char name[GUARD_FLEET_NAME_MAX], err[512] = "";
 	struct guard_fleet_event e;
+	int64_t base = 0;
 	int r = guard_share_machine(cfg, name, sizeof(name));
-	if (r >= 0) {
+	if (r >= 0 && (r = guard_share_seq_base(store, &base)) >= 0) {
+		seq += base;
 		struct guard_fleet_cfg fc = {.conninfo = cfg->share.postgres, .name = name};
 		guard_share_event(name, b, unban, seq, &e);
 		r = guard_fleet_publish_once(&fc, &e, err, sizeof(err));
@@ -325,7 +327,8 @@ guard_cmd_ban(int argc, char **argv)
 		printf(
 		    "recorded a ban of %s %s (ban %u); guard.mode is observe: nftables unchanged\n",
 		    what, len, b.count);
-		return o.fleet ? guard_tell_fleet(verb, &cfg.guard, &b, false, seq) : CMD_EXIT_OK;
+		return o.fleet ? guard_tell_fleet(verb, &cfg.guard, store, &b, false, seq)
+		               : CMD_EXIT_OK;
 	}
 	struct guard_nft_elem e = {.net = net, .timeout_ms = ms};
 	if ((r = guard_apply_nft(&cfg.guard, &e)) < 0) {
@@ -343,7 +346,7 @@ guard_cmd_ban(int argc, char **argv)
 	if (cfg.guard.kill_connections && r >= 0)
 		printf("; closed %zu connection%s", killed, killed == 1 ? "" : "s");
 	printf("\n");
-	return o.fleet ? guard_tell_fleet(verb, &cfg.guard, &b, false, seq) : CMD_EXIT_OK;
+	return o.fleet ? guard_tell_fleet(verb, &cfg.guard, store, &b, false, seq) : CMD_EXIT_OK;
 }
 
 static int
@@ -387,7 +390,7 @@ guard_cmd_unban(int argc, char **argv)
 	printf("unbanned %s\n", what);
 	struct guard_ban b = {.net = net, .created_ms = guard_now_ms()};
 	snprintf(b.reason, sizeof(b.reason), "unban");
-	return o.fleet ? guard_tell_fleet(verb, &cfg.guard, &b, true, seq) : CMD_EXIT_OK;
+	return o.fleet ? guard_tell_fleet(verb, &cfg.guard, store, &b, true, seq) : CMD_EXIT_OK;
 }
 
 struct guard_list {

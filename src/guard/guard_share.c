@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #define SHARE_LAST_ID_KEY "fleet.last_id"
+#define SHARE_EPOCH_KEY "fleet.epoch"
 /* A batch bigger than this is applied in parts: memory stays bounded whatever a fetch holds. */
 #define SHARE_BATCH_MAX 16384
 
@@ -34,6 +35,7 @@ struct guard_share {
 	struct guard_fleet *fleet;
 	struct share_batch batch;
 	uint64_t applied, rejected, expired;
+	int64_t seq_base; /* added to the store's history ids: see guard_share_seq_base */
 };
 
 static bool
@@ -189,8 +191,12 @@ static size_t
 share_on_pending(int64_t after, struct guard_fleet_event *out, size_t max, void *data)
 {
 	struct share_pending p = {.s = data, .out = out, .max = max};
-	if (!max || guard_store_each_pending(p.s->store, after, max, share_pending_one, &p) < 0)
+	/* the fleet's last number from an earlier state file is below our base: push all */
+	int64_t after_id = after >= p.s->seq_base ? after - p.s->seq_base : 0;
+	if (!max || guard_store_each_pending(p.s->store, after_id, max, share_pending_one, &p) < 0)
 		return 0;
+	for (size_t i = 0; i < p.n; i++)
+		out[i].seq += p.s->seq_base;
 	return p.n;
 }
 
@@ -211,7 +217,7 @@ guard_share_publish(struct guard_share *s, const struct guard_ban *b, bool unban
 	struct guard_fleet_event e;
 	if (!s || seq <= 0)
 		return;
-	guard_share_event(s->name, b, unban, seq, &e);
+	guard_share_event(s->name, b, unban, s->seq_base + seq, &e);
 	/* when it cannot go now it goes from the store's history after the reconnect */
 	guard_fleet_publish(s->fleet, &e);
 }
@@ -269,6 +275,21 @@ guard_share_stop(struct guard_share *s)
 }
 
 int
+guard_share_seq_base(struct guard_store *store, int64_t *base)
+{
+	int64_t epoch = 0;
+	int r = guard_store_kv_get(store, SHARE_EPOCH_KEY, &epoch);
+	if (r == 0) {
+		epoch = guard_now_ms() / 1000;
+		r = guard_store_kv_set(store, SHARE_EPOCH_KEY, epoch);
+	}
+	if (r < 0)
+		return r;
+	*base = epoch << 32;
+	return 0;
+}
+
+int
 guard_share_machine(const struct guard_cfg *cfg, char *buf, size_t len)
 {
 	if (cfg->share.name)
@@ -316,6 +337,8 @@ guard_share_start(struct ev_loop *loop, const struct guard_cfg *cfg, struct guar
 	int r = share_copy_cfg(s, cfg);
 	if (r >= 0)
 		r = guard_store_kv_get(store, SHARE_LAST_ID_KEY, &last_id);
+	if (r >= 0)
+		r = guard_share_seq_base(store, &s->seq_base);
 	struct guard_fleet_cfg fc = {.conninfo = cfg->share.postgres, .name = s->name};
 	if (r >= 0)
 		r = guard_fleet_new(loop, &fc, &ops, s, last_id, &s->fleet);

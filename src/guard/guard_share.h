@@ -34,6 +34,13 @@ void guard_share_publish(struct guard_share *s, const struct guard_ban *b, bool 
 /* Prometheus series of the fleet. */
 int guard_share_collect(struct buf *out, struct guard_share *s);
 
+/*
+ * What this machine's sequence numbers in the fleet start from: the state file's first use, in
+ * seconds, times 2^32, plus the history id. A machine whose state file was lost and made anew
+ * numbers on above everything it published before, so the fleet's UNIQUE (machine, seq) never
+ * swallows a new ban.
+ */
+int guard_share_seq_base(struct guard_store *store, int64_t *base);
 /* This machine's name in the fleet: share.name, or the host name. */
 int guard_share_machine(const struct guard_cfg *cfg, char *buf, size_t len);
 /* The fleet's row for a ban or unban of the store (seq: its history id), as name decided it. */
