@@ -90,9 +90,11 @@ guard_parse(const char *verb, int argc, char **argv, unsigned takes, struct guar
 			                                            : "-q");
 		if (c == 'c')
 			o->config = optarg;
-		else if (c == OPT_FOR && (cfg_parse_duration(optarg, &o->for_ms) < 0 || !o->for_ms))
+		else if (c == OPT_FOR && (cfg_parse_duration(optarg, &o->for_ms) < 0 ||
+		                          !o->for_ms || o->for_ms > GUARD_NFT_TIMEOUT_MAX_MS))
 			return cmd_usage_error(verb,
-			                       "--for: expected a duration such as 10m, 2h, 7d");
+			                       "--for: expected a duration such as 10m, 2h, 7d "
+			                       "(at most 3650d; --permanent for longer)");
 		else if (c == OPT_PERMANENT)
 			o->permanent = true;
 		else if (c == OPT_REASON)
@@ -393,6 +395,16 @@ guard_cmd_unban(int argc, char **argv)
 	return o.fleet ? guard_tell_fleet(verb, &cfg.guard, store, &b, true, seq) : CMD_EXIT_OK;
 }
 
+/* A peer's reason or name on a terminal: control bytes (escapes, newlines that would fake
+ * a row) shown as '?'. JSON escapes them itself. */
+static void
+guard_printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 struct guard_list {
 	struct buf *out;
 	bool json;
@@ -437,9 +449,13 @@ guard_list_one(const struct guard_ban *b, void *data)
 			r = buf_append_str(l->out, "}");
 	} else {
 		uint64_t ms = b->expires_ms ? (uint64_t)(b->expires_ms - l->now) : 0;
+		char reason[GUARD_REASON_MAX];
 		guard_left_text(ms, left, sizeof(left));
+		guard_printable(origin);
+		snprintf(reason, sizeof(reason), "%s", b->reason);
+		guard_printable(reason);
 		r = buf_printf(l->out, "%-43s %-16s %5u  %-14s  %s\n", net, ms ? left : "permanent",
-		               b->count, origin, b->reason);
+		               b->count, origin, reason);
 	}
 	l->n++;
 	return r;

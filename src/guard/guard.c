@@ -129,7 +129,8 @@ guard_apply(struct guard *g, const struct guard_ban *b, int64_t now)
 {
 	struct guard_nft_elem e = {.net = b->net};
 	if (b->expires_ms)
-		e.timeout_ms = b->expires_ms > now ? (uint64_t)(b->expires_ms - now) : 1;
+		e.timeout_ms =
+		    b->expires_ms > now ? guard_timeout_cap((uint64_t)(b->expires_ms - now)) : 1;
 	int64_t seq = 0;
 	int r = guard_store_ban_seq(g->store, b, &seq);
 	if (r >= 0)
@@ -255,8 +256,9 @@ guard_restore_one(const struct guard_ban *b, void *data)
 	}
 	struct guard_nft_elem *e = &rs->v[rs->n++];
 	*e = (struct guard_nft_elem){.net = b->net};
+	/* nftables' longest timeout: a row further out (an old or forged one) still restores */
 	if (b->expires_ms)
-		e->timeout_ms = (uint64_t)(b->expires_ms - rs->now);
+		e->timeout_ms = guard_timeout_cap((uint64_t)(b->expires_ms - rs->now));
 	*(b->net.addr.family == AF_INET ? &rs->v4 : &rs->v6) += 1;
 	return 0;
 }

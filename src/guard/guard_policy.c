@@ -36,6 +36,12 @@ guard_ban_length(const struct guard_ban_cfg *b, uint32_t count)
 	return len >= (double)b->max_time_ms ? b->max_time_ms : (uint64_t)len;
 }
 
+uint64_t
+guard_timeout_cap(uint64_t ms)
+{
+	return ms > GUARD_NFT_TIMEOUT_MAX_MS ? GUARD_NFT_TIMEOUT_MAX_MS : ms;
+}
+
 int64_t
 guard_now_ms(void)
 {

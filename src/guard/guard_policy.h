@@ -20,6 +20,8 @@ void guard_key(const struct guard_cfg *cfg, const struct net_addr *a, struct net
 /* The length of the count-th ban (1: the first): time × escalate^(count-1), capped at
  * max-time; 0 when it is permanent (count reached permanent-after). */
 uint64_t guard_ban_length(const struct guard_ban_cfg *b, uint32_t count);
+/* A ban's time left as nftables can hold it (GUARD_NFT_TIMEOUT_MAX_MS at most). */
+uint64_t guard_timeout_cap(uint64_t ms);
 /* Wall clock in Unix milliseconds: bans keep their expiry across restarts. */
 int64_t guard_now_ms(void);
 /* The rate rules and v6 prefix of cfg as the nftables layout takes them; rates must hold

@@ -13,6 +13,9 @@
 
 #define SHARE_LAST_ID_KEY "fleet.last_id"
 #define SHARE_EPOCH_KEY "fleet.epoch"
+/* The widest prefixes a peer's ban may cover (a /16 of IPv4, a /32 of IPv6: one provider). */
+#define SHARE_PREFIX_MIN4 16
+#define SHARE_PREFIX_MIN6 32
 /* A batch bigger than this is applied in parts: memory stays bounded whatever a fetch holds. */
 #define SHARE_BATCH_MAX 16384
 
@@ -83,6 +86,20 @@ share_on_batch_end(void *data)
 	share_flush(data);
 }
 
+/* A ban's kind and expiry as a guard writes them: permanent without an expiry, timed with one
+ * nftables takes (a longer one would fail the whole batch, and every start after it). */
+static bool
+share_expiry_ok(const struct guard_fleet_event *e)
+{
+	if (e->action != GUARD_FLEET_BAN)
+		return true;
+	if (e->permanent)
+		return e->expires_ms == 0;
+	int64_t now = guard_now_ms();
+	return e->expires_ms > 0 && (e->expires_ms <= now ||
+	                             (uint64_t)(e->expires_ms - now) <= GUARD_NFT_TIMEOUT_MAX_MS);
+}
+
 /* The row's prefix, checked as any untrusted input; 0, or why not. */
 static const char *
 share_check(struct guard_share *s, const struct guard_fleet_event *e, struct net_cidr *net)
@@ -93,6 +110,12 @@ share_check(struct guard_share *s, const struct guard_fleet_event *e, struct net
 	/* host bits set or another spelling: not what a guard writes */
 	if (net_cidr_format(net, canon, sizeof(canon)) < 0 || strcmp(canon, e->prefix))
 		return "bad-address";
+	/* kind 'ban' without an expiry would be a permanent ban past share.accept */
+	if (!share_expiry_ok(e))
+		return "bad-expiry";
+	/* one peer must not be able to drop whole continents here */
+	if (net->prefix < (net->addr.family == AF_INET ? SHARE_PREFIX_MIN4 : SHARE_PREFIX_MIN6))
+		return "too-wide";
 	if (!share_peer_ok(s, e->machine))
 		return "machine-not-accepted";
 	if (e->action == GUARD_FLEET_BAN && !(e->permanent ? s->accept_permanent : s->accept_ban))

@@ -557,3 +557,19 @@ def test_options_of_another_subcommand_are_usage_errors(g, args):
     assert r.returncode == 2, r.stdout
     assert r.stderr.startswith(f"rampart: guard {args[0]}: ")
     assert not g.listed()
+
+
+def test_for_beyond_what_nftables_holds_is_a_usage_error(g):
+    r = g("ban", "192.0.2.61", "--for", "4000d")
+    assert r.returncode == 2 and r.stderr.startswith("rampart: guard ban: "), r.stderr
+    assert "--permanent" in r.stderr and not g.listed()
+    assert g("ban", "192.0.2.61", "--for", "3650d").returncode == 0
+
+
+def test_list_shows_control_bytes_of_a_reason_harmlessly(g):
+    reason = "x\x1b[2J\x1b[31mRED\n10.9.9.9/32   permanent   1  manual  fake"
+    assert g("ban", "192.0.2.62", "--reason", reason).returncode == 0
+    out = g("list").stdout
+    assert "\x1b" not in out and "10.9.9.9" in out
+    assert len(out.splitlines()) == 2, out  # the header and one row: no faked row
+    assert g.listed()["192.0.2.62/32"]["reason"] == reason  # JSON keeps it, escaped

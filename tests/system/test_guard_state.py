@@ -436,3 +436,22 @@ def test_repeat_bans_escalate_then_permanent(lab, work, rampart):
     listed = sh(rampart, "guard", "list", "--json", "-c", str(conf)).stdout
     assert '"count":3' in listed and '"expires_ms":null' in listed, listed
     assert d.stop() == 0, d.text()[-2000:]
+
+
+# --- 7. a stored ban further out than nftables holds -------------------------------------------
+
+def test_ban_beyond_nftables_limit_still_restores(lab, work):
+    """A row expiring in 20 years (an old version's or a hand-made one) is restored with the
+    longest timeout nftables takes (10 years), not refused: one row must not stop the start."""
+    ns = lab.netns("far")
+    state = str(work / "guard.db")
+    conf = write_config(work / "rampart.yaml", state)
+    assert lab.guard_cmd(ns, conf, "list").returncode == 0
+    now = now_ms()
+    guardstate.store_insert(state, [("198.18.7.7/32", 4, 1, now, now + 20 * 365 * DAY_MS,
+                                     "manual", "far out")])
+    d = lab.daemon(ns, conf).start()
+    assert "guard: restored bans=1 " in d.text(), d.text()[-2000:]
+    timeout = table(ns)["ban4"]["198.18.7.7"][0]
+    assert 3649 * 86400 <= timeout <= 3650 * 86400, timeout
+    assert d.stop() == 0, d.text()[-2000:]
