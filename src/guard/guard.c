@@ -572,6 +572,8 @@ guard_start_parts(struct guard *g, const struct guard_cfg *cfg, const struct dns
 	if (r < 0)
 		return r;
 	r = guard_sources_open(g, cfg, g->sources, &g->nsources, why, whylen);
+	if (r >= 0 && cfg->share.enabled && !g->writer)
+		log_info("guard: not sharing with the fleet in observe mode");
 	if (r >= 0 && cfg->share.enabled && g->writer &&
 	    (r = guard_share_start(g->loop, cfg, g->store, g->writer, guard_exempt, g, &g->share)) <
 	        0)
