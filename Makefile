@@ -13,7 +13,7 @@ MESON_OPTS ?=
 DEBS_BUILD := gcc clang meson ninja-build pkg-config libyaml-dev libsystemd-dev libmnl-dev \
               libunbound-dev libevent-dev libssl-dev dns-root-data liburing-dev \
               libmilter-dev libnftables-dev libsqlite3-dev libpq-dev
-DEBS_TEST  := libcmocka-dev python3-pytest libclang-rt-14-dev iproute2 psmisc util-linux knot knot-dnsutils \
+DEBS_TEST  := libcmocka-dev python3-pytest libclang-rt-14-dev iproute2 psmisc util-linux knot knot-dnsutils knot-dnssecutils \
               python3-spf python3-dkim opendkim libmail-dkim-perl libopendmarc-dev publicsuffix \
               nginx libnginx-mod-http-echo libnginx-mod-stream wrk nftables haproxy \
               postfix sasl2-bin libsasl2-modules miltertest \

@@ -44,6 +44,11 @@ int cmd_milter(int argc, char **argv);
 int cmd_up_run(const char *verb, const char *only, int argc, char **argv);
 int cmd_lb(int argc, char **argv);
 int cmd_guard(int argc, char **argv);
+/* `rampart mail`: setup, check and relaytest (cmd_mail_*.c). */
+int cmd_mail(int argc, char **argv);
+int cmd_mail_setup(int argc, char **argv);
+int cmd_mail_check(int argc, char **argv);
+int cmd_mail_relaytest(int argc, char **argv);
 int cmd_port(int argc, char **argv);
 int cmd_dkim(int argc, char **argv);
 int cmd_dk(int argc, char **argv);

@@ -11,6 +11,7 @@
 #include "mail/dkim_result.h"
 #include "mail/dkim_sign.h"
 #include "mail/dkim_verify.h"
+#include "mail/mail_setup.h"
 #include "mail/rfc5322.h"
 
 #include <errno.h>
@@ -28,8 +29,6 @@
 #define VERB "dkim"
 /* a PEM private key of 4096 bits is 3.3 KB */
 #define KEY_FILE_MAX (64 * 1024)
-/* strings of a TXT record (RFC 1035 character-strings) */
-#define TXT_STRING_MAX 255
 
 enum {
 	OPT_HEADERS = 0x100,
@@ -488,35 +487,9 @@ keygen_args(int argc, char **argv, struct keygen_opts *o)
 static int
 zone_line(const struct keygen_opts *o, const struct buf *record, struct buf *out)
 {
-	int r = buf_printf(out, "%s._domainkey.%s. IN TXT (", o->selector, o->domain);
-	for (size_t i = 0; i < record->len && r == 0; i += TXT_STRING_MAX) {
-		size_t n = record->len - i < TXT_STRING_MAX ? record->len - i : TXT_STRING_MAX;
-		r = buf_printf(out, "%s\"%.*s\"", i ? "\n\t" : " ", (int)n, record->data + i);
-	}
-	return r < 0 ? r : buf_append_str(out, " )\n");
-}
-
-/* Written in full under a temporary name, then renamed: never half a key. */
-static int
-write_file(const char *dir, const char *name, const struct buf *data, mode_t mode, bool force)
-{
-	char path[PATH_MAX], tmp[PATH_MAX];
-	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path) ||
-	    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	if (!force && access(path, F_OK) == 0)
-		return -EEXIST;
-	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -errno;
-	int r = fchmod(fd, mode) < 0 ? -errno : write_all(fd, data->data, data->len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	return r;
+	char name[2 * DNS_NAME_MAX + 16];
+	snprintf(name, sizeof(name), "%s._domainkey.%s", o->selector, o->domain);
+	return mail_setup_txt(name, buf_cstr(record), out);
 }
 
 static int
@@ -533,11 +506,11 @@ keygen_write(const struct keygen_opts *o, const struct dkim_key_private *k, stru
 	if (r == 0) {
 		snprintf(name, sizeof(name), "%s.private", o->selector);
 		what = name;
-		r = write_file(o->dir, name, &pem, 0600, o->force);
+		r = mail_setup_write_file(o->dir, name, &pem, 0600, o->force);
 	}
 	if (r == 0) {
 		snprintf(name, sizeof(name), "%s.txt", o->selector);
-		r = write_file(o->dir, name, txt, 0644, o->force);
+		r = mail_setup_write_file(o->dir, name, txt, 0644, o->force);
 	}
 	if (r == -EEXIST)
 		cmd_error(VERB, "%s/%s exists; --force replaces it", o->dir, what);

@@ -168,6 +168,27 @@ const struct cmd_verb cmd_verbs[] = {
      "\n"
      "Exit 1 when the listener cannot be opened or a key cannot be loaded, 2 for a usage\n"
      "or config error.\n"},
+    {"mail", cmd_mail, "mail set-up: keys and DNS records, audit of a domain, open-relay test",
+     "usage: rampart mail setup --domain D [--selector S] [--ip ADDR]... [--mx HOST]...\n"
+     "                          [--type rsa|ed25519|both] [--softfail] [--rua ADDR] [--out DIR]\n"
+     "       rampart mail check --domain D [--selector S]... [--ip ADDR] [--key FILE]\n"
+     "                          [--json] [--time-limit T] [DNS OPTIONS]\n"
+     "       rampart mail relaytest HOST[:PORT] [--from ADDR] [--to ADDR] [--helo NAME]\n"
+     "                          [--domain NAME] [--no-tls] [--timeout T] [--time-limit T]\n"
+     "                          [--json] [DNS OPTIONS]\n"
+     "\n"
+     "setup      generates the DKIM keys (or reuses those in DIR) and prints every record to\n"
+     "           publish in zone-file syntax: SPF, Sender ID, DKIM, DomainKeys, DMARC; writes\n"
+     "           DIR/rampart-mail.yaml and DIR/postfix-main.cf. A key is never overwritten.\n"
+     "check      audits what the domain publishes (SPF, Sender ID, DKIM, DomainKeys, DMARC, MX,\n"
+     "           reverse DNS): a table of checks, ok / warn / fail with the reason and the fix.\n"
+     "           The default selector is setup's: rampart.\n"
+     "relaytest  tries outside addresses and the classic relay tricks against an SMTP server\n"
+     "           (never sends DATA) and says which recipients it accepted.\n"
+     "\n"
+     "Exit: setup 0, 3 when a key cannot be made; check 0 when nothing fails, 1 when a check\n"
+     "fails, 3 on DNS trouble; relaytest 0 closed, 1 open, 3 could not tell; 2 for usage\n"
+     "errors.\n"},
     {"lb", cmd_lb, "TCP and HTTP load balancer with health checks",
      "usage: rampart lb [-c FILE]\n"
      "       rampart lb ctl [-s SOCKET | -c FILE] COMMAND...\n"

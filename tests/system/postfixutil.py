@@ -13,7 +13,8 @@
         ...
 
 PostfixInstance(smtpd_milters=None, non_smtpd_milters=None, milter_default_action="tempfail",
-                milter_macros=None, main=None, users=None, sink=True)
+                milter_macros=None, main=None, users=None, sink=True, inbound6=False,
+                tlsmgr=False)
     smtpd_milters, non_smtpd_milters: main.cf values, e.g. "inet:127.0.0.1:PORT" (None: unset).
     milter_macros: {"connect": "...", "mail": "...", ...} overrides of milter_<stage>_macros.
         By default {client_addr} {client_name} {client_port} {daemon_name} {daemon_addr} j _ v
@@ -22,6 +23,10 @@ PostfixInstance(smtpd_milters=None, non_smtpd_milters=None, milter_default_actio
     main: extra main.cf lines {name: value}, written last (they win).
     users: {login: password} put in the sasldb (default {"alice": "secret"}, realm mx.test).
     sink: False relays to a sink that keeps nothing (for load tests).
+    inbound6: True adds a listener like inbound on [::1] (attribute inbound6_port) and sets
+        inet_protocols = all (unless main sets it).
+    tlsmgr: True adds Postfix's tlsmgr service, without which smtpd answers STARTTLS with
+        454 "TLS not available due to local problem" (give smtpd_tls_* in main).
 
 Layout (all in one temporary directory, removed on exit; the system's /etc/postfix is only
 read for Postfix's own metadata, never written): conf/ (main.cf, master.cf: `postfix -c`;
@@ -125,10 +130,16 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _banner(port):
+def _free_port6():
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+        s.bind(("::1", 0))
+        return s.getsockname()[1]
+
+
+def _banner(port, host="127.0.0.1"):
     """True when something on port greets with 220 (Postfix's smtpd is up)."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        with socket.create_connection((host, port), timeout=2) as s:
             return s.recv(512).startswith(b"220")
     except OSError:
         return False
@@ -142,7 +153,10 @@ def _xtext(value):
 class PostfixInstance:
     def __init__(self, smtpd_milters=None, non_smtpd_milters=None,
                  milter_default_action="tempfail", milter_macros=None, main=None, users=None,
-                 sink=True):
+                 sink=True, inbound6=False, tlsmgr=False):
+        self.inbound6 = inbound6
+        self.tlsmgr = tlsmgr
+        self.inbound6_port = None
         self.milters = {"smtpd_milters": smtpd_milters, "non_smtpd_milters": non_smtpd_milters}
         self.default_action = milter_default_action
         self.macros = {**MACROS, **(milter_macros or {})}
@@ -189,8 +203,14 @@ class PostfixInstance:
         shutil.chown(d / "data", "postfix")
         shutil.chown(d / "sink", "postfix")
         self._sasl()
-        (self.conf / "master.cf").write_text(
-            MASTER_CF.format(inbound=self.inbound_port, submission=self.submission_port))
+        master = MASTER_CF.format(inbound=self.inbound_port, submission=self.submission_port)
+        if self.inbound6:
+            self.inbound6_port = _free_port6()
+            master += (f"[::1]:{self.inbound6_port} inet n - n - - smtpd\n"
+                       "  -o syslog_name=postfix/inbound6\n")
+        if self.tlsmgr:
+            master += "tlsmgr unix - - n 1000? 1 tlsmgr\n"
+        (self.conf / "master.cf").write_text(master)
         (self.conf / "main.cf").write_text(
             "".join(f"{k} = {v}\n" for k, v in self._main_cf().items()))
 
@@ -223,6 +243,8 @@ class PostfixInstance:
         }
         cf.update({k: v for k, v in self.milters.items() if v is not None})
         cf.update({f"milter_{stage}_macros": v for stage, v in self.macros.items()})
+        if self.inbound6:
+            cf["inet_protocols"] = "all"
         cf.update(self.extra)
         return cf
 
@@ -256,6 +278,10 @@ class PostfixInstance:
                     raise RuntimeError(f"port {port} did not answer:\n{self.log()}"
                                        f"{(self.dir / 'sink.stderr').read_text()}")
                 time.sleep(0.1)
+        while self.inbound6 and not _banner(self.inbound6_port, "::1"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"[::1]:{self.inbound6_port} did not answer:\n{self.log()}")
+            time.sleep(0.1)
 
     def _postfix(self, *args):
         return subprocess.run([POSTFIX, "-c", str(self.conf), *args], capture_output=True,

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 VERBS = ["help", "version", "check-config", "up", "port", "dns", "dkim", "dk", "spf",
-         "senderid", "milter", "lb", "guard"]
+         "senderid", "milter", "mail", "lb", "guard"]
 
 
 def listed_verbs(out):
