@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdio.h>
 
 /* Exit codes (DESIGN.md) */
 enum {
@@ -36,6 +37,8 @@ int cmd_bad_option(const char *verb, int argc, char **argv, int ret);
 const char *cmd_default_config(void);
 
 int cmd_help(int argc, char **argv);
+/* The verb list of `rampart help`, to out (stderr when rampart is run without a verb). */
+void cmd_help_list(FILE *out);
 int cmd_version(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_up(int argc, char **argv);
@@ -67,6 +70,7 @@ enum {
 	CMD_OPT_DNS_TIMEOUT,
 	CMD_OPT_NO_DNSSEC,
 	CMD_OPT_DNS_OFFLINE,
+	CMD_OPT_DNS_ORIGIN,
 };
 
 /* Put inside a verb's struct option array. */
@@ -74,6 +78,7 @@ enum {
 	{"dns-zone", required_argument, NULL, CMD_OPT_DNS_ZONE},                                   \
 	    {"dns-server", required_argument, NULL, CMD_OPT_DNS_SERVER},                           \
 	    {"dns-timeout", required_argument, NULL, CMD_OPT_DNS_TIMEOUT},                         \
+	    {"dns-origin", required_argument, NULL, CMD_OPT_DNS_ORIGIN},                           \
 	    {"no-dnssec", no_argument, NULL, CMD_OPT_NO_DNSSEC},                                   \
 	{                                                                                          \
 		"dns-offline", no_argument, NULL, CMD_OPT_DNS_OFFLINE                              \
@@ -82,9 +87,10 @@ enum {
 /* For usage texts. */
 #define CMD_DNS_USAGE                                                                              \
 	"      --dns-zone FILE      answer from this zone file first (its SOA zones only)\n"       \
+	"      --dns-origin NAME    origin of the zone file's relative names before any $ORIGIN\n" \
 	"      --dns-server ADDR    ask this server (repeatable; ADDR, ADDR:PORT, [v6]:PORT)\n"    \
 	"                           instead of the resolv.conf ones\n"                             \
-	"      --dns-timeout TIME   per-query timeout (default 3s)\n"                              \
+	"      --dns-timeout TIME   per-query timeout (default 3s, at most 1h)\n"                  \
 	"      --no-dnssec          do not validate DNSSEC\n"                                      \
 	"      --dns-offline        answer from --dns-zone only; other names do not exist\n"
 
@@ -95,6 +101,13 @@ struct cmd_dns_opts {
 };
 
 void cmd_dns_opts_init(struct cmd_dns_opts *o);
+/* A record type's name ("TXT"); "?" for one rampart does not know. */
+const char *cmd_dns_type_name(enum dns_type t);
+/* A record's data in zone-file form, appended to b. */
+struct buf;
+int cmd_dns_rdata(struct buf *b, const struct dns_rr *rr);
+/* A duration option of 1 ms .. 1 h into *out (ms). 0 or CMD_EXIT_USAGE, reported. */
+int cmd_dns_parse_duration(const char *verb, const char *opt, const char *arg, uint64_t *out);
 /* 1: c was a DNS option and is taken; 0: not one; CMD_EXIT_USAGE: bad value, reported. */
 int cmd_dns_option(const char *verb, int c, const char *arg, struct cmd_dns_opts *o);
 /* Opens the resolver; on failure reports it and returns CMD_EXIT_USAGE (bad zone file) or

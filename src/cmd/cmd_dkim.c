@@ -7,6 +7,7 @@
 #include "core/buf.h"
 #include "core/cfg.h"
 #include "core/cleanup.h"
+#include "core/file.h"
 #include "mail/dkim_key.h"
 #include "mail/dkim_result.h"
 #include "mail/dkim_sign.h"
@@ -19,6 +20,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +46,11 @@ enum {
 	OPT_BITS,
 	OPT_OUT,
 	OPT_FORCE,
+	OPT_TESTING,
+	OPT_SERVICE,
+	OPT_NOTE,
+	OPT_RELATIVE,
+	OPT_TRUST_ANCHOR,
 };
 
 /* Output: everything or nothing, whatever write(2) does in pieces. */
@@ -62,38 +69,22 @@ write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-static int
-read_small_file(const char *path, size_t max, struct buf *out)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	char chunk[4096];
-	ssize_t n;
-	if (fd < 0)
-		return -errno;
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (out->len + (size_t)n > max)
-			return -EFBIG;
-		int r = buf_append(out, chunk, (size_t)n);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
 int
 cmd_dkim_load_key(const char *verb, const char *path, struct dkim_key_private *k)
 {
-	_cleanup_buf_ struct buf pem = BUF_INIT(KEY_FILE_MAX);
-	int r = read_small_file(path, KEY_FILE_MAX, &pem);
+	_cleanup_free_ char *pem = NULL;
+	size_t len = 0;
+	/* file_read_path refuses a FIFO or a device: a key never comes from one that blocks */
+	int r = file_read_path(path, KEY_FILE_MAX, &pem, &len);
 	if (r < 0) {
-		cmd_error(verb, "%s: %s", path, r == -EFBIG ? "too large for a key" : strerror(-r));
+		cmd_error(verb, "%s: %s", path,
+		          r == -EFBIG    ? "too large for a key"
+		          : r == -EINVAL ? "not a regular file (a FIFO or a device is not read)"
+		                         : strerror(-r));
 		return CMD_EXIT_USAGE;
 	}
-	r = dkim_key_private_load(pem.data ? pem.data : "", pem.len, k);
+	r = dkim_key_private_load(pem, len, k);
+	OPENSSL_cleanse(pem, len);
 	if (r == -EOPNOTSUPP || r == -EINVAL) {
 		cmd_error(verb, "%s: %s", path,
 		          r == -EINVAL ? "not a PEM private key (or an encrypted one)"
@@ -271,8 +262,10 @@ cmd_dkim_print_results(const char *verb, const struct dkim_sig_result *const *re
 		else
 			r = dkim_result_format(res[i], &out) ?: buf_append(&out, "\n", 1);
 	}
-	if (r == 0 && !json && n == 0)
-		r = dkim_result_format(&none, &out) ?: buf_append(&out, "\n", 1);
+	/* no signature: the text says dkim=none, and so does the JSON */
+	if (r == 0 && n == 0)
+		r = json ? dkim_result_json(&none, &out)
+		         : dkim_result_format(&none, &out) ?: buf_append(&out, "\n", 1);
 	if (r == 0 && json)
 		r = buf_append(&out, "]\n", 2);
 	if (r == 0)
@@ -293,9 +286,15 @@ cmd_dkim_sign_getopt(const char *verb, int argc, char **argv, const struct optio
 	int c, r;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:d:s:k:c:", longopts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "+:d:s:k:", longopts, NULL)) != -1) {
+		/* -c is --config in every other verb: a config path must not be read as a
+		 * canonicalisation, nor the other way round */
+		if (c == '?' && optopt == 'c')
+			return cmd_usage_error(verb, "-c is not an option of sign (elsewhere it is "
+			                             "--config); write --canon");
 		if ((r = option(c, argc, argv, o)) != 0)
 			return r;
+	}
 	if (optind < argc)
 		return cmd_usage_error(verb, "unexpected argument '%s'", argv[optind]);
 	return CMD_EXIT_OK;
@@ -327,6 +326,24 @@ sign_body(void *ctx, const char *data, size_t len)
 	return run->ops->body(run->signer, data, len);
 }
 
+/* Only a message is signed: header fields, From among them (RFC 5322 3.6; RFC 6376 5.4 signs
+ * it). A line that is no field ("hello world", random bytes) does not count as one. */
+static int
+check_message(const char *verb, const struct rfc5322_header *h)
+{
+	bool fields = false;
+	for (size_t i = 0; i < h->n; i++) {
+		if (rfc5322_field_is(&h->f[i], "From"))
+			return CMD_EXIT_OK;
+		fields |= h->f[i].name_len > 0;
+	}
+	cmd_error(verb, "%s",
+	          fields
+	              ? "the message has no From field (RFC 5322 3.6): the signature must cover it"
+	              : "the input has no header fields: not a message");
+	return CMD_EXIT_USAGE;
+}
+
 int
 cmd_dkim_sign_message(const char *verb, const struct cmd_dkim_signer *ops, void *signer)
 {
@@ -339,10 +356,8 @@ cmd_dkim_sign_message(const char *verb, const struct cmd_dkim_signer *ops, void 
 	int r = cmd_dkim_spool_open(verb, &run.spool);
 	if (r == CMD_EXIT_OK)
 		r = cmd_dkim_read_message(verb, &h, &rops, &run);
-	if (r == CMD_EXIT_OK && h.n == 0) {
-		cmd_error(verb, "the input has no header fields: not a message");
-		r = CMD_EXIT_USAGE;
-	}
+	if (r == CMD_EXIT_OK)
+		r = check_message(verb, &h);
 	if (r == CMD_EXIT_OK && ops->finish(signer, &h, h.lf_only ? "\n" : "\r\n", &fields) < 0) {
 		cmd_error(verb, "signing failed");
 		r = CMD_EXIT_TEMP;
@@ -412,41 +427,107 @@ cmd_dkim_verify(const char *verb, const struct cmd_dkim_verifier *ops, int argc,
 /* keygen */
 
 struct keygen_opts {
-	const char *domain, *selector, *dir;
+	const char *selector, *dir;
+	char domain[DNS_NAME_MAX + 1];
 	enum dkim_key_type type;
 	unsigned bits;
-	bool bits_given, force;
+	bool bits_given, force, relative;
+	struct dkim_key_record_opts rec;
 };
+
+/* The domain as DNS compares it: lower case, without the one final dot of an absolute name
+ * ("EXAMPLE.COM." is what a zone file says). false: not a domain name. */
+static bool
+normalise_domain(const char *in, char *out, size_t size)
+{
+	size_t len = strlen(in);
+	if (len > 0 && in[len - 1] == '.')
+		len--;
+	if (len == 0 || len >= size)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		out[i] = (char)(in[i] >= 'A' && in[i] <= 'Z' ? in[i] + 32 : in[i]);
+	out[len] = '\0';
+	return dkim_sign_valid_name(out);
+}
+
+/* RSA sizes as OpenSSL makes them and DKIM signs with them: whole bytes, 1024 to 4096. */
+static int
+parse_bits(const char *arg, unsigned *bits)
+{
+	int64_t n;
+	if (cfg_parse_int(arg, &n) < 0 || n < DKIM_KEY_RSA_MIN || n > DKIM_KEY_RSA_MAX ||
+	    n % 8 != 0)
+		return cmd_usage_error(VERB,
+		                       "--bits '%s': a multiple of 8 from %d to %d (e.g. 2048)",
+		                       arg, DKIM_KEY_RSA_MIN, DKIM_KEY_RSA_MAX);
+	*bits = (unsigned)n;
+	return 0;
+}
+
+static int
+keygen_record_option(int c, struct keygen_opts *o)
+{
+	switch (c) {
+	case OPT_TESTING:
+		o->rec.testing = true;
+		return 0;
+	case OPT_SERVICE:
+		if (strcmp(optarg, "email") != 0 && strcmp(optarg, "*") != 0)
+			return cmd_usage_error(VERB, "--service '%s': email or *", optarg);
+		o->rec.email_only = optarg[0] == 'e';
+		return 0;
+	case OPT_NOTE:
+		if (strlen(optarg) > DKIM_KEY_NOTE_MAX)
+			return cmd_usage_error(VERB, "--note: at most %d bytes", DKIM_KEY_NOTE_MAX);
+		o->rec.note = optarg;
+		return 0;
+	default: /* OPT_RELATIVE */
+		o->relative = true;
+		return 0;
+	}
+}
+
+/* --domain and --selector of keygen and testkey: 1 when c was one of them, 0 when not, else
+ * CMD_EXIT_USAGE (reported). */
+static int
+name_option(int c, char domain[DNS_NAME_MAX + 1], const char **selector)
+{
+	if (c == 's')
+		*selector = optarg;
+	else if (c != 'd')
+		return 0;
+	else if (!normalise_domain(optarg, domain, DNS_NAME_MAX + 1))
+		return cmd_usage_error(VERB, "--domain '%s': not a domain name", optarg);
+	return 1;
+}
 
 static int
 keygen_option(int c, int argc, char **argv, struct keygen_opts *o)
 {
-	int64_t n;
+	int r = name_option(c, o->domain, &o->selector);
+	if (r != 0)
+		return r == 1 ? 0 : r;
 	switch (c) {
-	case 'd':
-		o->domain = optarg;
-		return 0;
-	case 's':
-		o->selector = optarg;
-		return 0;
 	case OPT_TYPE:
 		if (strcmp(optarg, "rsa") != 0 && strcmp(optarg, "ed25519") != 0)
 			return cmd_usage_error(VERB, "--type '%s': rsa or ed25519", optarg);
 		o->type = optarg[0] == 'r' ? DKIM_KEY_RSA : DKIM_KEY_ED25519;
 		return 0;
 	case OPT_BITS:
-		if (cfg_parse_int(optarg, &n) < 0 || n < DKIM_KEY_RSA_MIN || n > DKIM_KEY_RSA_MAX)
-			return cmd_usage_error(VERB, "--bits '%s': %d to %d", optarg,
-			                       DKIM_KEY_RSA_MIN, DKIM_KEY_RSA_MAX);
-		o->bits = (unsigned)n;
 		o->bits_given = true;
-		return 0;
+		return parse_bits(optarg, &o->bits);
 	case OPT_OUT:
 		o->dir = optarg;
 		return 0;
 	case OPT_FORCE:
 		o->force = true;
 		return 0;
+	case OPT_TESTING:
+	case OPT_SERVICE:
+	case OPT_NOTE:
+	case OPT_RELATIVE:
+		return keygen_record_option(c, o);
 	default:
 		return cmd_bad_option(VERB, argc, argv, c);
 	}
@@ -462,6 +543,10 @@ keygen_args(int argc, char **argv, struct keygen_opts *o)
 	    {"bits", required_argument, NULL, OPT_BITS},
 	    {"out", required_argument, NULL, OPT_OUT},
 	    {"force", no_argument, NULL, OPT_FORCE},
+	    {"testing", no_argument, NULL, OPT_TESTING},
+	    {"service", required_argument, NULL, OPT_SERVICE},
+	    {"note", required_argument, NULL, OPT_NOTE},
+	    {"relative", no_argument, NULL, OPT_RELATIVE},
 	    {0},
 	};
 	int c, r;
@@ -473,23 +558,31 @@ keygen_args(int argc, char **argv, struct keygen_opts *o)
 			return r;
 	if (optind < argc)
 		return cmd_usage_error(VERB, "unexpected argument '%s'", argv[optind]);
-	if (!o->domain || !o->selector)
+	if (!o->domain[0] || !o->selector)
 		return cmd_usage_error(VERB, "keygen needs --domain and --selector");
-	if (!dkim_sign_valid_name(o->domain) || !dkim_sign_valid_name(o->selector))
-		return cmd_usage_error(VERB, "'%s': not a domain name",
-		                       dkim_sign_valid_name(o->domain) ? o->selector : o->domain);
+	if (!dkim_sign_valid_name(o->selector))
+		return cmd_usage_error(VERB, "--selector '%s': not a selector", o->selector);
 	if (o->bits_given && o->type == DKIM_KEY_ED25519)
 		return cmd_usage_error(VERB, "--bits is for RSA keys; Ed25519 keys have one size");
 	return CMD_EXIT_OK;
 }
 
-/* "S._domainkey.D. IN TXT ( "..." "..." )": the record in strings of at most 255 bytes. */
+/* "S._domainkey.D. IN TXT ( "..." "..." )": the record in strings of at most 255 bytes. With
+ * --relative the owner is "S._domainkey", as opendkim-genkey writes it, for pasting into the
+ * zone of D (whose $ORIGIN completes it). */
 static int
 zone_line(const struct keygen_opts *o, const struct buf *record, struct buf *out)
 {
 	char name[2 * DNS_NAME_MAX + 16];
-	snprintf(name, sizeof(name), "%s._domainkey.%s", o->selector, o->domain);
-	return mail_setup_txt(name, buf_cstr(record), out);
+	_cleanup_buf_ struct buf abs = BUF_INIT(out->max);
+	int n = snprintf(name, sizeof(name), "%s._domainkey.%s", o->selector, o->domain);
+	int r = mail_setup_txt(name, buf_cstr(record), o->relative ? &abs : out);
+	if (r < 0 || !o->relative)
+		return r;
+	/* mail_setup_txt wrote name, its final dot, then the rest */
+	size_t skip = (size_t)n + 1;
+	return buf_printf(out, "%s._domainkey", o->selector)
+	           ?: buf_append(out, abs.data + skip, abs.len - skip);
 }
 
 static int
@@ -500,7 +593,7 @@ keygen_write(const struct keygen_opts *o, const struct dkim_key_private *k, stru
 	const char *what = "the key";
 	int r = dkim_key_private_pem(k, &pem);
 	if (r == 0)
-		r = dkim_key_private_record(k, &record);
+		r = dkim_key_private_record_opts(k, &o->rec, &record);
 	if (r == 0)
 		r = zone_line(o, &record, txt);
 	if (r == 0) {
@@ -822,16 +915,210 @@ verifier_create(struct dns_resolver *res, size_t max_signatures, int64_t now, vo
 
 CMD_DKIM_VERIFIER(verifier, dkim, false, verifier_create);
 
+/* testkey: the published record against the private key, as opendkim-testkey checks it */
+
+/* Exit codes past DESIGN's four: each of these answers needs its own for scripts. */
+#define TESTKEY_EXIT_REVOKED 4
+#define TESTKEY_EXIT_TESTING 5
+
+struct testkey_opts {
+	struct cmd_dns_opts dns;
+	char domain[DNS_NAME_MAX + 1];
+	const char *selector, *keyfile;
+};
+
+static int
+testkey_option(int c, int argc, char **argv, struct testkey_opts *o)
+{
+	int r = cmd_dns_option(VERB, c, optarg, &o->dns);
+	if (r == 0)
+		r = name_option(c, o->domain, &o->selector);
+	if (r != 0)
+		return r == 1 ? 0 : r;
+	switch (c) {
+	case 'k':
+		o->keyfile = optarg;
+		return 0;
+	case OPT_TRUST_ANCHOR:
+		if (access(optarg, R_OK) < 0)
+			return cmd_usage_error(VERB, "--dns-trust-anchor '%s': %s", optarg,
+			                       strerror(errno));
+		o->dns.dns.trust_anchor = optarg;
+		return 0;
+	default:
+		return cmd_bad_option(VERB, argc, argv, c);
+	}
+}
+
+static int
+testkey_args(int argc, char **argv, struct testkey_opts *o)
+{
+	static const struct option longopts[] = {
+	    CMD_DNS_LONGOPTS,
+	    {"domain", required_argument, NULL, 'd'},
+	    {"selector", required_argument, NULL, 's'},
+	    {"key", required_argument, NULL, 'k'},
+	    {"dns-trust-anchor", required_argument, NULL, OPT_TRUST_ANCHOR},
+	    {0},
+	};
+	int c, r;
+	*o = (struct testkey_opts){0};
+	cmd_dns_opts_init(&o->dns);
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+:d:s:k:", longopts, NULL)) != -1)
+		if ((r = testkey_option(c, argc, argv, o)) != 0)
+			return r;
+	if (optind < argc)
+		return cmd_usage_error(VERB, "unexpected argument '%s'", argv[optind]);
+	if (!o->domain[0] || !o->selector || !o->keyfile)
+		return cmd_usage_error(VERB, "testkey needs --domain, --selector and --key");
+	if (!dkim_sign_valid_name(o->selector))
+		return cmd_usage_error(VERB, "--selector '%s': not a selector", o->selector);
+	o->dns.dns.server = o->dns.n_servers ? o->dns.servers : NULL;
+	return CMD_EXIT_OK;
+}
+
+/* What the records at the name say of the key: the best answer any of them gives. */
+struct testkey_view {
+	bool match, testing, mismatch, revoked;
+	enum dkim_key_type pub_type;
+	unsigned pub_bits;
+	char why[160]; /* the first record that is no key */
+};
+
+static void
+testkey_record(const struct dns_rr *rr, const struct dkim_key_private *k, struct testkey_view *t)
+{
+	_cleanup_(dkim_key_clear) struct dkim_key pub = {0};
+	char why[160];
+	if (dkim_key_record_revoked(rr->u.txt.data, rr->u.txt.len)) {
+		t->revoked = true;
+		return;
+	}
+	if (dkim_key_parse(rr->u.txt.data, rr->u.txt.len, &pub, why, sizeof(why)) !=
+	    DKIM_RESULT_PASS) {
+		if (!t->why[0])
+			snprintf(t->why, sizeof(t->why), "%s", why);
+		return;
+	}
+	if (!dkim_key_matches(&pub, k)) {
+		t->mismatch = true;
+		t->pub_type = pub.type;
+		t->pub_bits = pub.bits;
+		return;
+	}
+	t->match = true;
+	t->testing |= pub.testing;
+}
+
+static const char *
+key_kind(enum dkim_key_type type, unsigned bits, char *buf, size_t size)
+{
+	if (type == DKIM_KEY_ED25519)
+		return "ed25519";
+	snprintf(buf, size, "rsa %u bits", bits);
+	return buf;
+}
+
+/* The verdict line and its exit code. */
+static int
+testkey_verdict(const char *name, const struct testkey_opts *o, const struct dkim_key_private *k,
+                const struct testkey_view *t)
+{
+	char a[32], b[32];
+	if (t->match && !t->testing) {
+		printf("%s: key OK (%s)\n", name, key_kind(k->type, k->bits, a, sizeof(a)));
+		return CMD_EXIT_OK;
+	}
+	if (t->match) {
+		printf("%s: key OK but in testing mode (t=y): receivers treat failed signatures as "
+		       "unsigned\n",
+		       name);
+		return TESTKEY_EXIT_TESTING;
+	}
+	if (t->mismatch) {
+		printf("%s: key mismatch: the published key (%s) is not the public half of %s "
+		       "(%s)\n",
+		       name, key_kind(t->pub_type, t->pub_bits, a, sizeof(a)), o->keyfile,
+		       key_kind(k->type, k->bits, b, sizeof(b)));
+		return CMD_EXIT_NEGATIVE;
+	}
+	if (t->revoked) {
+		printf("%s: key revoked (empty p=): signatures with this selector fail\n", name);
+		return TESTKEY_EXIT_REVOKED;
+	}
+	printf("%s: no usable key record: %s\n", name, t->why);
+	return CMD_EXIT_NEGATIVE;
+}
+
+static int
+testkey_answer(const char *name, const struct testkey_opts *o, const struct dkim_key_private *k,
+               const struct dns_answer *a)
+{
+	struct testkey_view t = {0};
+	switch (a->status) {
+	case DNS_OK:
+		break;
+	case DNS_NODATA:
+	case DNS_NXDOMAIN:
+		printf("%s: no key record (%s)\n", name, dns_status_name(a->status));
+		return CMD_EXIT_NEGATIVE;
+	default:
+		cmd_error(VERB, "testkey: %s: %s", name, dns_status_name(a->status));
+		return CMD_EXIT_TEMP;
+	}
+	for (size_t i = 0; i < a->n; i++)
+		testkey_record(&a->rr[i], k, &t);
+	int r = testkey_verdict(name, o, k, &t);
+	/* opendkim-testkey's words: a key not DNSSEC-validated can be forged on the way */
+	printf("%s: %s\n", name,
+	       a->secure ? "key secure (DNSSEC)"
+	                 : "key not secure (the answer is not DNSSEC-validated)");
+	return r;
+}
+
+static int
+dkim_testkey(int argc, char **argv)
+{
+	struct testkey_opts o;
+	_cleanup_(dkim_key_private_clear) struct dkim_key_private k = {0};
+	_cleanup_(dns_answer_free) struct dns_answer a = {0};
+	struct dns_resolver *res = NULL;
+	char name[2 * DNS_NAME_MAX + 16];
+	int r = testkey_args(argc, argv, &o);
+	if (r == CMD_EXIT_OK)
+		r = cmd_dkim_load_key(VERB, o.keyfile, &k);
+	if (r != CMD_EXIT_OK)
+		return r;
+	int n = snprintf(name, sizeof(name), "%s._domainkey.%s", o.selector, o.domain);
+	if (n < 0 || (size_t)n >= DNS_NAME_MAX)
+		return cmd_usage_error(VERB, "%s: longer than a DNS name", name);
+	if ((r = cmd_dns_open(VERB, &o.dns, &res)) != CMD_EXIT_OK)
+		return r;
+	if (dns_query(res, name, DNS_T_TXT, &a) < 0) {
+		cmd_error(VERB, "testkey: %s: not a name DNS can look up", name);
+		r = CMD_EXIT_USAGE;
+	} else {
+		r = testkey_answer(name, &o, &k, &a);
+	}
+	dns_resolver_free(res);
+	return fflush(stdout) != 0 ? CMD_EXIT_TEMP : r;
+}
+
 int
 cmd_dkim(int argc, char **argv)
 {
 	if (argc < 2)
-		return cmd_usage_error(VERB, "give a command: keygen, sign or verify");
+		return cmd_usage_error(VERB, "give a command: keygen, sign, verify or testkey");
 	if (strcmp(argv[1], "keygen") == 0)
 		return dkim_keygen(argc - 1, argv + 1);
 	if (strcmp(argv[1], "sign") == 0)
 		return dkim_sign_cmd(argc - 1, argv + 1);
 	if (strcmp(argv[1], "verify") == 0)
 		return cmd_dkim_verify(VERB, &verifier, argc - 1, argv + 1);
-	return cmd_usage_error(VERB, "unknown command '%s': keygen, sign or verify", argv[1]);
+	if (strcmp(argv[1], "testkey") == 0)
+		return dkim_testkey(argc - 1, argv + 1);
+	return cmd_usage_error(VERB, "unknown command '%s': keygen, sign, verify or testkey",
+	                       argv[1]);
 }

@@ -46,7 +46,16 @@ struct dns_diag {
 	uint64_t pause_ms, deadline_ms;
 };
 
+/* The CNAME links from the name asked to the one that holds the records, as dig shows them. */
+struct cname_link {
+	char name[DNS_NAME_MAX], target[DNS_NAME_MAX];
+	uint32_t ttl;
+};
+
 struct dns_cli {
+	struct cname_link chain[8];
+	size_t n_chain;
+	const char *owner; /* of the records: qname, or the end of the chain */
 	struct cmd_dns_opts dns;
 	const char *name, *type_name;
 	enum dns_type type;
@@ -59,13 +68,14 @@ static const struct {
 	const char *name;
 	enum dns_type type;
 } cli_types[] = {
-    {"A", DNS_T_A},     {"AAAA", DNS_T_AAAA}, {"MX", DNS_T_MX},
-    {"TXT", DNS_T_TXT}, {"SPF", DNS_T_SPF},   {"PTR", DNS_T_PTR},
-    {"NS", DNS_T_NS},   {"SOA", DNS_T_SOA},   {"CNAME", DNS_T_CNAME},
+    {"A", DNS_T_A},         {"AAAA", DNS_T_AAAA},     {"MX", DNS_T_MX},   {"TXT", DNS_T_TXT},
+    {"SPF", DNS_T_SPF},     {"PTR", DNS_T_PTR},       {"NS", DNS_T_NS},   {"SOA", DNS_T_SOA},
+    {"CNAME", DNS_T_CNAME}, {"SRV", DNS_T_SRV},       {"CAA", DNS_T_CAA}, {"TLSA", DNS_T_TLSA},
+    {"DS", DNS_T_DS},       {"DNSKEY", DNS_T_DNSKEY},
 };
 
-static const char *
-type_name(enum dns_type t)
+const char *
+cmd_dns_type_name(enum dns_type t)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(cli_types); i++)
 		if (cli_types[i].type == t)
@@ -73,30 +83,85 @@ type_name(enum dns_type t)
 	return "?";
 }
 
-/* TXT data as zone-file strings: printable ASCII as is, \" \\, other bytes \DDD, split
- * into 255-byte strings so the line reads back as the same record. */
 static int
-txt_presentation(struct buf *b, const char *data, size_t len)
+txt_string(struct buf *b, const unsigned char *p, size_t len)
 {
 	int r = buf_append_str(b, "\"");
 	for (size_t i = 0; r == 0 && i < len; i++) {
-		unsigned char c = (unsigned char)data[i];
-		if (i > 0 && i % 255 == 0)
-			r = buf_append_str(b, "\" \"");
-		if (r < 0)
-			break;
-		if (c == '"' || c == '\\')
-			r = buf_printf(b, "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			r = buf_printf(b, "\\%03u", c);
+		if (p[i] == '"' || p[i] == '\\')
+			r = buf_printf(b, "\\%c", p[i]);
+		else if (p[i] < 0x20 || p[i] >= 0x7f)
+			r = buf_printf(b, "\\%03u", p[i]);
 		else
-			r = buf_append(b, &c, 1);
+			r = buf_append(b, &p[i], 1);
 	}
 	return r ?: buf_append_str(b, "\"");
 }
 
+/* The length of TXT string k: as received, or 255-byte pieces when that is not known. */
+static size_t
+txt_piece(const struct dns_bytes *t, size_t k, size_t off)
+{
+	if (t->nstr)
+		return (unsigned char)t->data[t->len + 1 + k];
+	return t->len - off < 255 ? t->len - off : 255;
+}
+
+static size_t
+txt_count(const struct dns_bytes *t)
+{
+	return t->nstr ? t->nstr : t->len ? (t->len + 254) / 255 : 1;
+}
+
+/* TXT data as zone-file strings: printable ASCII as is, \" \\, other bytes \DDD, the
+ * joined text (what SPF and DKIM read) re-split into 255-byte strings, so the line reads back
+ * as a record those read the same way. JSON's "strings" has the strings as received. */
 static int
-rdata_presentation(struct buf *b, const struct dns_rr *rr)
+txt_presentation(struct buf *b, const struct dns_bytes *t)
+{
+	const struct dns_bytes joined = {.data = t->data, .len = t->len};
+	int r = 0;
+	for (size_t k = 0, off = 0; r == 0 && k < txt_count(&joined); k++) {
+		size_t n = txt_piece(&joined, k, off);
+		r = (k ? buf_append_str(b, " ") : 0)
+		        ?: txt_string(b, (const unsigned char *)t->data + off, n);
+		off += n;
+	}
+	return r;
+}
+
+static int
+hex(struct buf *b, const unsigned char *p, size_t len)
+{
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < len; i++)
+		r = buf_printf(b, "%02X", p[i]);
+	return r;
+}
+
+/* The raw types in zone-file form (RFC 4034 DS and DNSKEY, RFC 6698 TLSA, RFC 8659 CAA). */
+static int
+raw_presentation(struct buf *b, const struct dns_rr *rr)
+{
+	const unsigned char *p = (const unsigned char *)rr->u.raw.data;
+	size_t len = rr->u.raw.len;
+	switch (rr->type) {
+	case DNS_T_DS:
+		return buf_printf(b, "%u %u %u ", p[0] << 8 | p[1], p[2], p[3])
+		           ?: hex(b, p + 4, len - 4);
+	case DNS_T_DNSKEY:
+		return buf_printf(b, "%u %u %u ", p[0] << 8 | p[1], p[2], p[3])
+		           ?: json_base64(b, p + 4, len - 4);
+	case DNS_T_TLSA:
+		return buf_printf(b, "%u %u %u ", p[0], p[1], p[2]) ?: hex(b, p + 3, len - 3);
+	default: /* CAA: flags tag "value" */
+		return buf_printf(b, "%u %.*s ", p[0], (int)p[1], (const char *)p + 2)
+		           ?: txt_string(b, p + 2 + p[1], len - 2 - p[1]);
+	}
+}
+
+int
+cmd_dns_rdata(struct buf *b, const struct dns_rr *rr)
 {
 	char addr[NET_ADDR_STRLEN];
 	switch (rr->type) {
@@ -109,7 +174,15 @@ rdata_presentation(struct buf *b, const struct dns_rr *rr)
 		return buf_printf(b, "%u %s.", rr->u.mx.pref, rr->u.mx.host);
 	case DNS_T_TXT:
 	case DNS_T_SPF:
-		return txt_presentation(b, rr->u.txt.data, rr->u.txt.len);
+		return txt_presentation(b, &rr->u.txt);
+	case DNS_T_SRV:
+		return buf_printf(b, "%u %u %u %s.", rr->u.srv.priority, rr->u.srv.weight,
+		                  rr->u.srv.port, rr->u.srv.target);
+	case DNS_T_DS:
+	case DNS_T_DNSKEY:
+	case DNS_T_TLSA:
+	case DNS_T_CAA:
+		return raw_presentation(b, rr);
 	default: /* PTR, CNAME, NS; SOA: only its primary server is kept */
 		return buf_printf(b, "%s.", rr->u.name);
 	}
@@ -120,15 +193,36 @@ print_text(const struct dns_cli *o, const struct dns_answer *a)
 {
 	_cleanup_buf_ struct buf line = BUF_INIT(LINE_MAX_BYTES);
 	printf("status=%s secure=%s\n", dns_status_name(a->status), a->secure ? "yes" : "no");
+	for (size_t i = 0; i < o->n_chain; i++)
+		printf("%s. %u IN CNAME %s.\n", o->chain[i].name, o->chain[i].ttl,
+		       o->chain[i].target);
 	for (size_t i = 0; i < a->n; i++) {
 		buf_reset(&line);
-		int r = rdata_presentation(&line, &a->rr[i]);
+		int r = cmd_dns_rdata(&line, &a->rr[i]);
 		if (r < 0)
 			return r;
-		printf("%s. %u IN %s %s\n", o->qname, a->rr[i].ttl, type_name(a->rr[i].type),
-		       buf_cstr(&line));
+		printf("%s. %u IN %s %s\n", o->owner ? o->owner : o->qname, a->rr[i].ttl,
+		       cmd_dns_type_name(a->rr[i].type), buf_cstr(&line));
 	}
 	return 0;
+}
+
+/* "text": the strings joined (what SPF and DKIM read), "strings": each one. */
+static int
+json_txt(struct buf *b, const struct dns_bytes *t)
+{
+	char piece[256];
+	/* t->data is NUL-terminated: the joined text as is (a NUL byte inside ends it) */
+	int r = buf_printf(b, ",\"length\":%zu,\"text\":", t->len) ?: json_string(b, t->data);
+	r = r ?: buf_append_str(b, ",\"strings\":[");
+	for (size_t k = 0, off = 0; r == 0 && k < txt_count(t); k++) {
+		size_t n = txt_piece(t, k, off);
+		memcpy(piece, t->data + off, n);
+		piece[n] = '\0';
+		r = (k ? buf_append_str(b, ",") : 0) ?: json_string(b, piece);
+		off += n;
+	}
+	return r ?: buf_append_str(b, "]");
 }
 
 /* Typed fields beside the presentation form, so scripts need not parse it. */
@@ -147,7 +241,16 @@ json_fields(struct buf *b, const struct dns_rr *rr)
 		           ?: json_string(b, rr->u.mx.host);
 	case DNS_T_TXT:
 	case DNS_T_SPF:
-		return buf_printf(b, ",\"length\":%zu", rr->u.txt.len);
+		return json_txt(b, &rr->u.txt);
+	case DNS_T_SRV:
+		return buf_printf(b, ",\"priority\":%u,\"weight\":%u,\"port\":%u,\"target\":",
+		                  rr->u.srv.priority, rr->u.srv.weight, rr->u.srv.port)
+		           ?: json_string(b, rr->u.srv.target);
+	case DNS_T_DS:
+	case DNS_T_DNSKEY:
+	case DNS_T_TLSA:
+	case DNS_T_CAA:
+		return 0; /* rdata says it all */
 	default:
 		return buf_append_str(b, ",\"target\":") ?: json_string(b, rr->u.name);
 	}
@@ -157,10 +260,10 @@ static int
 json_record(struct buf *b, const struct dns_rr *rr)
 {
 	_cleanup_buf_ struct buf rdata = BUF_INIT(LINE_MAX_BYTES);
-	int r = rdata_presentation(&rdata, rr);
+	int r = cmd_dns_rdata(&rdata, rr);
 	if (r == 0)
-		r = buf_printf(b, "{\"type\":\"%s\",\"ttl\":%u,\"rdata\":", type_name(rr->type),
-		               rr->ttl);
+		r = buf_printf(b, "{\"type\":\"%s\",\"ttl\":%u,\"rdata\":",
+		               cmd_dns_type_name(rr->type), rr->ttl);
 	return r ?: json_string(b, buf_cstr(&rdata)) ?: json_fields(b, rr)
 		   ?: buf_append_str(b, "}");
 }
@@ -172,10 +275,18 @@ print_json(const struct dns_cli *o, const struct dns_answer *a)
 	int r = buf_append_str(&b, "{\"name\":") ?: json_string(&b, o->qname);
 	r = r
 	        ?: buf_printf(&b, ",\"type\":\"%s\",\"status\":\"%s\",\"secure\":%s,\"records\":[",
-	                      type_name(o->type), dns_status_name(a->status),
+	                      cmd_dns_type_name(o->type), dns_status_name(a->status),
 	                      a->secure ? "true" : "false");
 	for (size_t i = 0; r == 0 && i < a->n; i++)
 		r = (i ? buf_append_str(&b, ",") : 0) ?: json_record(&b, &a->rr[i]);
+	r = r ?: buf_append_str(&b, "],\"owner\":") ?: json_string(&b, o->owner ? o->owner : o->qname);
+	r = r ?: buf_append_str(&b, ",\"cname\":[");
+	for (size_t i = 0; r == 0 && i < o->n_chain; i++) {
+		r = buf_append_str(&b, i ? ",{\"name\":" : "{\"name\":")
+		        ?: json_string(&b, o->chain[i].name);
+		r = r ?: buf_printf(&b, ",\"ttl\":%u,\"target\":", o->chain[i].ttl) ?: json_string(&b, o->chain[i].target);
+		r = r ?: buf_append_str(&b, "}");
+	}
 	r = r ?: buf_append_str(&b, "]}\n");
 	if (r == 0)
 		fputs(buf_cstr(&b), stdout);
@@ -197,7 +308,7 @@ parse_type(struct dns_cli *o)
 	}
 	return cmd_usage_error(VERB,
 	                       "unknown record type '%s' (A, AAAA, MX, TXT, SPF, PTR, "
-	                       "CNAME, NS, SOA)",
+	                       "CNAME, NS, SOA, SRV, CAA, TLSA, DS, DNSKEY)",
 	                       o->type_name);
 }
 
@@ -380,6 +491,30 @@ run_queries(const struct dns_cli *o, struct dns_resolver *res, struct dns_answer
 	return 0;
 }
 
+/* The resolver follows CNAMEs silently: the links are asked for one by one (8 at most). */
+static void
+follow_chain(struct dns_cli *o, struct dns_resolver *res)
+{
+	const char *name = o->qname;
+	if (o->type == DNS_T_CNAME)
+		return;
+	while (o->n_chain < ARRAY_SIZE(o->chain)) {
+		struct dns_answer a;
+		if (dns_query(res, name, DNS_T_CNAME, &a) < 0)
+			return;
+		if (a.status != DNS_OK || a.rr[0].type != DNS_T_CNAME) {
+			dns_answer_free(&a);
+			return;
+		}
+		struct cname_link *l = &o->chain[o->n_chain++];
+		memcpy(l->name, name, strlen(name) + 1);
+		memcpy(l->target, a.rr[0].u.name, sizeof(l->target));
+		l->ttl = a.rr[0].ttl;
+		name = o->owner = l->target;
+		dns_answer_free(&a);
+	}
+}
+
 int
 cmd_dns(int argc, char **argv)
 {
@@ -396,6 +531,8 @@ cmd_dns(int argc, char **argv)
 	if ((r = cmd_dns_open(VERB, &o.dns, &res)) != 0)
 		return r;
 	r = run_queries(&o, res, &a, &st);
+	if (r == 0 && (a.status == DNS_OK || a.status == DNS_NODATA))
+		follow_chain(&o, res);
 	dns_resolver_free(res);
 	if (r < 0)
 		dns_answer_free(&a);

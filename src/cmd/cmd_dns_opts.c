@@ -27,6 +27,19 @@ cmd_dns_server(const char *verb, const char *arg, struct cmd_dns_opts *o)
 }
 
 int
+cmd_dns_parse_duration(const char *verb, const char *opt, const char *arg, uint64_t *out)
+{
+	uint64_t ms;
+	if (cfg_parse_duration(arg, &ms) < 0)
+		return cmd_usage_error(verb, "%s '%s': not a duration (e.g. 2s)", opt, arg);
+	if (ms == 0 || ms > 3600 * 1000)
+		return cmd_usage_error(verb, "%s '%s': must be more than 0 and at most 1h", opt,
+		                       arg);
+	*out = ms;
+	return 0;
+}
+
+int
 cmd_dns_option(const char *verb, int c, const char *arg, struct cmd_dns_opts *o)
 {
 	uint64_t ms;
@@ -37,10 +50,12 @@ cmd_dns_option(const char *verb, int c, const char *arg, struct cmd_dns_opts *o)
 	case CMD_OPT_DNS_SERVER:
 		return cmd_dns_server(verb, arg, o);
 	case CMD_OPT_DNS_TIMEOUT:
-		if (cfg_parse_duration(arg, &ms) < 0 || ms == 0 || ms > 3600 * 1000)
-			return cmd_usage_error(verb, "--dns-timeout '%s': not a duration (e.g. 2s)",
-			                       arg);
+		if (cmd_dns_parse_duration(verb, "--dns-timeout", arg, &ms) != 0)
+			return CMD_EXIT_USAGE;
 		o->dns.timeout_ms = ms;
+		return 1;
+	case CMD_OPT_DNS_ORIGIN: /* checked by dns_resolver_open (-EDOM) */
+		o->dns.zone_origin = arg;
 		return 1;
 	case CMD_OPT_NO_DNSSEC:
 		o->dns.dnssec = false;
@@ -57,10 +72,22 @@ int
 cmd_dns_open(const char *verb, struct cmd_dns_opts *o, struct dns_resolver **out)
 {
 	_cleanup_free_ char *err = NULL;
+	if (o->dns.zone_origin && !o->dns.zone_file)
+		return cmd_usage_error(verb, "--dns-origin needs --dns-zone");
 	int r = dns_resolver_open(&o->dns, out, &err);
 	if (r == -EINVAL && err) {
 		fputs(err, stderr);
-		cmd_error(verb, "%s: the zone file has errors", o->dns.zone_file);
+		cmd_error(verb, "--dns-zone %s: the zone file has errors", o->dns.zone_file);
+		return CMD_EXIT_USAGE;
+	}
+	if (r == -EDOM) {
+		return cmd_usage_error(verb, "--dns-origin '%s': not a domain name",
+		                       o->dns.zone_origin);
+	}
+	/* the user's file, not the resolver: a typo must never look like a DNS outage */
+	if (r < 0 && o->dns.zone_file && r != -EIO && r != -EINVAL && r != -ENOMEM) {
+		cmd_error(verb, "--dns-zone %s: %s", o->dns.zone_file,
+		          r == -ENODEV ? "not a regular file" : strerror(-r));
 		return CMD_EXIT_USAGE;
 	}
 	if (r < 0) {

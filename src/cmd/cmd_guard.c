@@ -2,6 +2,7 @@
 #include "cmd.h"
 #include "core/buf.h"
 #include "core/cleanup.h"
+#include "core/esc.h"
 #include "core/json.h"
 #include "guard/guard_kill.h"
 #include "guard/guard_match.h"
@@ -395,16 +396,6 @@ guard_cmd_unban(int argc, char **argv)
 	return o.fleet ? guard_tell_fleet(verb, &cfg.guard, store, &b, true, seq) : CMD_EXIT_OK;
 }
 
-/* A peer's reason or name on a terminal: control bytes (escapes, newlines that would fake
- * a row) shown as '?'. JSON escapes them itself. */
-static void
-guard_printable(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = '?';
-}
-
 struct guard_list {
 	struct buf *out;
 	bool json;
@@ -449,13 +440,14 @@ guard_list_one(const struct guard_ban *b, void *data)
 			r = buf_append_str(l->out, "}");
 	} else {
 		uint64_t ms = b->expires_ms ? (uint64_t)(b->expires_ms - l->now) : 0;
-		char reason[GUARD_REASON_MAX];
+		/* a peer's reason or name on a terminal: escapes, and newlines that would fake a
+		 * row, shown as \xHH (JSON escapes them itself) */
+		char reason[4 * GUARD_REASON_MAX], shown[4 * sizeof(origin)];
 		guard_left_text(ms, left, sizeof(left));
-		guard_printable(origin);
-		snprintf(reason, sizeof(reason), "%s", b->reason);
-		guard_printable(reason);
+		esc_copy(shown, sizeof(shown), origin);
+		esc_copy(reason, sizeof(reason), b->reason);
 		r = buf_printf(l->out, "%-43s %-16s %5u  %-14s  %s\n", net, ms ? left : "permanent",
-		               b->count, origin, reason);
+		               b->count, shown, reason);
 	}
 	l->n++;
 	return r;

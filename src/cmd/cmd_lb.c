@@ -37,16 +37,15 @@ cmd_lb_yaml_get(yaml_document_t *doc, const yaml_node_t *m, const char *key)
 static int
 cmd_lb_ctl_socket_only(const char *config, char **out)
 {
-	_cleanup_close_ int fd = open(config, O_RDONLY | O_CLOEXEC);
-	_cleanup_free_ char *text = malloc(CFG_FILE_MAX + 1);
+	_cleanup_free_ char *text = NULL;
+	size_t n = 0;
 	yaml_parser_t p;
 	yaml_document_t doc;
-	if (fd < 0 || !text)
-		return fd < 0 ? -errno : -ENOMEM;
-	ssize_t n = file_read_capped(fd, text, CFG_FILE_MAX + 1);
-	if (n < 0 || n > CFG_FILE_MAX || !yaml_parser_initialize(&p))
-		return n < 0 ? (int)n : -EINVAL;
-	yaml_parser_set_input_string(&p, (const unsigned char *)text, (size_t)n);
+	/* a FIFO or a device is refused there: it could block for ever */
+	int rr = file_read_path(config, CFG_FILE_MAX, &text, &n);
+	if (rr < 0 || !yaml_parser_initialize(&p))
+		return rr < 0 ? rr : -EINVAL;
+	yaml_parser_set_input_string(&p, (const unsigned char *)text, n);
 	int loaded = yaml_parser_load(&p, &doc);
 	yaml_parser_delete(&p);
 	if (!loaded)

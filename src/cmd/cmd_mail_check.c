@@ -6,6 +6,7 @@
 #include "cmd_spf.h"
 #include "core/buf.h"
 #include "core/cleanup.h"
+#include "core/esc.h"
 #include "core/json.h"
 #include "mail/dkim_key.h"
 #include "mail/mail_check.h"
@@ -143,12 +144,11 @@ load_keys(const struct check_cli *o, struct dkim_key_private *keys)
 	return 0;
 }
 
-/* A field of text output: controls shown as '?', so a record cannot forge table lines. */
+/* A field of text output: controls escaped, so a record cannot forge table lines. */
 static void
 put_text(const char *s)
 {
-	for (; *s; s++)
-		putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+	esc_fputs(s, stdout);
 }
 
 static void

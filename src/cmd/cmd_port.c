@@ -2,6 +2,7 @@
 #include "cmd.h"
 #include "core/buf.h"
 #include "core/cleanup.h"
+#include "core/esc.h"
 #include "core/json.h"
 #include "port/port_args.h"
 #include "port/port_find.h"
@@ -14,19 +15,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define VERB "port"
 /* Cap on the JSON text: 64 MiB is some 100,000 sockets with long command lines. */
 #define JSON_MAX (64u << 20)
-/* Room for one output field: an address, a user or namespace name. */
-#define FIELD_MAX 320
+/* Room for one output field, escaped: an address, a unix path, a user or namespace name. */
+#define FIELD_MAX 640
 /* Users remembered by name (a host listing has a handful). */
 #define USER_CACHE 64
 
 struct opts {
 	struct port_query q;
-	bool verbose, pids, json, kill;
+	bool verbose, pids, json, kill, no_header;
 	int sig;
 };
 
@@ -78,6 +81,19 @@ check_negative(int argc, char **argv)
 }
 
 static int
+parse_pid(const char *s, struct opts *o)
+{
+	long v = 0;
+
+	for (const char *p = s; *p && v <= INT32_MAX; p++)
+		v = *p >= '0' && *p <= '9' ? v * 10 + (*p - '0') : -1;
+	if (!*s || s[0] == '0' || v <= 0 || v > INT32_MAX)
+		return cmd_usage_error(VERB, "--pid '%s': not a process id", s);
+	o->q.pid = (int32_t)v;
+	return 0;
+}
+
+static int
 parse_option(int c, int argc, char **argv, struct opts *o)
 {
 	switch (c) {
@@ -96,6 +112,11 @@ parse_option(int c, int argc, char **argv, struct opts *o)
 	case 'N':
 		o->q.all_netns = true;
 		return 0;
+	case 'H':
+		o->no_header = true;
+		return 0;
+	case 'p':
+		return parse_pid(optarg, o);
 	case 'k':
 		o->kill = true;
 		if (optarg && port_args_signal(optarg, &o->sig) < 0)
@@ -106,36 +127,128 @@ parse_option(int c, int argc, char **argv, struct opts *o)
 	}
 }
 
-static int
-parse_target(const char *s, struct port_filter *f)
+/* "127.0.0.1:0080" -> "127.0.0.1:80", "08-010" -> "8-10": the ports part only. */
+static void
+without_leading_zeros(const char *s, char *out, size_t size)
 {
-	int r = port_args_target(s, f);
-	if (r == -ERANGE)
+	const char *ports = strrchr(s, ':') ? strrchr(s, ':') + 1 : s;
+	size_t n = 0;
+	bool start = false; /* at the start of a number in the ports part, or in its zeros */
+
+	for (const char *p = s; *p && n + 1 < size; p++) {
+		start = start || p == ports;
+		bool zero = start && *p == '0' && p[1] >= '0' && p[1] <= '9';
+		if (!zero)
+			out[n++] = *p;
+		start = zero || (p >= ports && *p == '-');
+	}
+	out[n] = '\0';
+}
+
+static int
+target_error(int r, const char *s)
+{
+	switch (r) {
+	case -ERANGE:
 		return cmd_usage_error(VERB, "port '%s': must be 1..65535", s);
-	if (r == -EDESTADDRREQ)
+	case -EILSEQ: {
+		char fixed[128];
+		without_leading_zeros(s, fixed, sizeof(fixed));
+		return cmd_usage_error(
+		    VERB, "port '%s': no leading zeros, please (did you mean %s?)", s, fixed);
+	}
+	case -EDOM:
+		return cmd_usage_error(VERB, "'%s': a range goes from low to high", s);
+	case -E2BIG:
+		return cmd_usage_error(VERB,
+		                       "'%s': a range of at most %u ports (or no port: every one)",
+		                       s, PORT_RANGE_MAX);
+	case -EDESTADDRREQ:
 		return cmd_usage_error(VERB, "'%s': give a port too, as ADDRESS:PORT", s);
-	if (r < 0)
-		return cmd_usage_error(VERB, "'%s': not a port, ADDRESS:PORT, tcp or udp", s);
+	case -EADDRNOTAVAIL:
+		return cmd_usage_error(
+		    VERB, "'%s': give an IP address (or localhost), not a host name", s);
+	default:
+		return cmd_usage_error(
+		    VERB, "'%s': not a port, range, ADDRESS:PORT, tcp, udp or unix", s);
+	}
+}
+
+/* A unix socket: after the word unix, or any word that starts with '/' (as fuser takes). */
+static bool
+is_unix_word(const char *s, unsigned protos)
+{
+	return protos == PORT_PROTO_UNIX || s[0] == '/';
+}
+
+static int
+add_target(const char *s, struct port_filter *f)
+{
+	struct port_target t[2];
+	bool unix_word = is_unix_word(s, f->protos);
+	int n = unix_word ? 1 : port_args_target(s, t);
+
+	if (n < 0)
+		return target_error(n, s);
+	if (unix_word && (!*s || strlen(s) >= PORT_UNIX_NAME_MAX))
+		return cmd_usage_error(VERB, "'%s': not a unix socket name", s);
+	if (unix_word)
+		t[0] = (struct port_target){.path = s};
+	if (f->ntargets + (size_t)n > PORT_TARGETS_MAX)
+		return cmd_usage_error(VERB, "at most %d ports or addresses at once",
+		                       PORT_TARGETS_MAX);
+	for (int i = 0; i < n; i++)
+		f->targets[f->ntargets++] = t[i];
 	return 0;
 }
 
-/* [tcp|udp] [PORT | ADDRESS:PORT] */
+/* Paths without the word unix: the protocols follow from the words given. */
+static int
+protos_from_targets(struct port_filter *f, bool named)
+{
+	unsigned want = 0;
+
+	for (size_t i = 0; i < f->ntargets; i++)
+		want |= f->targets[i].path ? PORT_PROTO_UNIX : PORT_PROTO_ALL;
+	if (!(want & PORT_PROTO_UNIX) || f->protos == PORT_PROTO_UNIX)
+		return 0;
+	if (named)
+		return cmd_usage_error(VERB, "a socket path goes with unix, not %s",
+		                       port_sock_proto_name((uint8_t)f->protos));
+	f->protos = want;
+	return 0;
+}
+
+static bool
+all_letters(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+			return false;
+	return true;
+}
+
+/* [tcp|udp|unix] [PORT | LO-HI | ADDRESS:PORT | PATH]... */
 static int
 parse_words(int n, char **w, struct opts *o)
 {
 	unsigned proto;
+	bool named = n >= 1 && port_args_proto(w[0], &proto) == 0;
 
-	if (n > 2)
-		return cmd_usage_error(VERB, "unexpected argument '%s'", w[2]);
-	if (n >= 1 && port_args_proto(w[0], &proto) == 0) {
+	if (named) {
 		o->q.filter.protos = proto;
 		w++, n--;
-	} else if (n == 2) {
-		return cmd_usage_error(VERB, "'%s': expected tcp or udp", w[0]);
+	} else if (n >= 2 && all_letters(w[0]) && strcasecmp(w[0], "localhost") != 0) {
+		return cmd_usage_error(VERB, "'%s': expected tcp, udp or unix", w[0]);
 	}
-	if (n == 1 && port_args_proto(w[0], &proto) == 0)
-		return cmd_usage_error(VERB, "give one protocol, then the port");
-	return n == 1 ? parse_target(w[0], &o->q.filter) : 0;
+	if (n >= 1 && port_args_proto(w[0], &proto) == 0)
+		return cmd_usage_error(VERB, "give one protocol, then the ports");
+	for (int i = 0; i < n; i++) {
+		int r = add_target(w[i], &o->q.filter);
+		if (r != 0)
+			return r;
+	}
+	return protos_from_targets(&o->q.filter, named);
 }
 
 static int
@@ -148,6 +261,8 @@ parse_args(int argc, char **argv, struct opts *o)
 	    {"json", no_argument, NULL, 'J'},
 	    {"kill", optional_argument, NULL, 'k'},
 	    {"all-netns", no_argument, NULL, 'N'},
+	    {"no-header", no_argument, NULL, 'H'},
+	    {"pid", required_argument, NULL, 'p'},
 	    {0},
 	};
 	int c, r;
@@ -158,11 +273,13 @@ parse_args(int argc, char **argv, struct opts *o)
 		return r;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "avk::", longopts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "avHk::", longopts, NULL)) != -1)
 		if ((r = parse_option(c, argc, argv, o)) != 0)
 			return r;
 	if (o->pids && o->json)
 		return cmd_usage_error(VERB, "--pids and --json do not go together");
+	if (o->q.pid && o->kill)
+		return cmd_usage_error(VERB, "--pid and --kill do not go together (use kill)");
 	return parse_words(argc - optind, argv + optind, o);
 }
 
@@ -274,41 +391,72 @@ row_uid(const struct row *row)
 static void
 format_local(const struct port_sock *s, bool with_port, char *buf, size_t len)
 {
-	if (net_addr_format(&s->local, with_port, buf, len) < 0)
+	if (s->proto == PORT_PROTO_UNIX)
+		esc_copy(buf, len, s->name ? s->name : "*");
+	else if (net_addr_format(&s->local, with_port, buf, len) < 0)
 		snprintf(buf, len, "?");
+}
+
+/* The peer as text, "-" when there is none (listening, unconnected). */
+static void
+format_peer(const struct port_sock *s, bool with_port, char *buf, size_t len)
+{
+	if (s->proto == PORT_PROTO_UNIX && s->peer_inode)
+		snprintf(buf, len, "inode %u", s->peer_inode);
+	else if (s->proto == PORT_PROTO_UNIX || s->state == TCP_LISTEN || s->remote.port == 0 ||
+	         net_addr_format(&s->remote, with_port, buf, len) < 0)
+		snprintf(buf, len, "-");
+}
+
+/* The ip-netns name of a namespace, NULL when it has none. */
+static const char *
+netns_name(const struct out *w, uint64_t inode)
+{
+	const struct port_netns *ns = port_netns_find(&w->r->netns, inode);
+	return ns && ns->name[0] ? ns->name : NULL;
 }
 
 /* The namespace as people know it: its ip-netns name, else its inode; "-" for our own. */
 static void
 format_netns(const struct out *w, uint64_t inode, char *buf, size_t len)
 {
-	const struct port_netns *ns = port_netns_find(&w->r->netns, inode);
+	const char *name = netns_name(w, inode);
 
 	if (inode == w->r->self_netns)
 		snprintf(buf, len, "-");
-	else if (ns && ns->name[0])
-		snprintf(buf, len, "%s", ns->name);
+	else if (name)
+		esc_copy(buf, len, name);
 	else
 		snprintf(buf, len, "%llu", (unsigned long long)inode);
 }
 
+/* ss's names for the unix socket types, which the PROTO column shows. */
+static const char *
+proto_column(const struct port_sock *s)
+{
+	if (s->proto != PORT_PROTO_UNIX)
+		return port_sock_proto_name(s->proto);
+	return s->type == SOCK_DGRAM ? "u_dgr" : s->type == SOCK_SEQPACKET ? "u_seq" : "u_str";
+}
+
 struct cols {
-	int local, peer, netns, state, user, pid;
+	int proto, local, peer, netns, state, user, pid;
 };
+
+enum { F_LOCAL, F_PEER, F_NETNS, F_USER, F_PID, F_COMMAND, F_N };
 
 static void
 row_fields(struct out *w, const struct row *row, char (*f)[FIELD_MAX])
 {
-	format_local(row->s, true, f[0], FIELD_MAX);
-	if (row->s->state == TCP_LISTEN || row->s->remote.port == 0 ||
-	    net_addr_format(&row->s->remote, true, f[1], FIELD_MAX) < 0)
-		snprintf(f[1], FIELD_MAX, "-");
-	format_netns(w, row->s->netns, f[2], FIELD_MAX);
-	snprintf(f[3], FIELD_MAX, "%s", user_name(w, row_uid(row)));
+	format_local(row->s, true, f[F_LOCAL], FIELD_MAX);
+	format_peer(row->s, true, f[F_PEER], FIELD_MAX);
+	format_netns(w, row->s->netns, f[F_NETNS], FIELD_MAX);
+	esc_copy(f[F_USER], FIELD_MAX, user_name(w, row_uid(row)));
 	if (row->pid > 0)
-		snprintf(f[4], FIELD_MAX, "%d", row->pid);
+		snprintf(f[F_PID], FIELD_MAX, "%d", row->pid);
 	else
-		snprintf(f[4], FIELD_MAX, "-");
+		snprintf(f[F_PID], FIELD_MAX, "-");
+	esc_copy(f[F_COMMAND], FIELD_MAX, row->info ? row->info->comm : "-");
 }
 
 static int
@@ -321,19 +469,27 @@ widen(int cur, const char *s)
 static struct cols
 measure(struct out *w)
 {
-	struct cols c = {5, 4, 5, 5, 4, 3}; /* the headers' widths */
-	char f[5][FIELD_MAX];
+	struct cols c = {5, 5, 4, 5, 5, 4, 3}; /* the headers' widths */
+	char f[F_N][FIELD_MAX];
 
 	for (size_t i = 0; i < w->n; i++) {
 		row_fields(w, &w->rows[i], f);
-		c.local = widen(c.local, f[0]);
-		c.peer = widen(c.peer, f[1]);
-		c.netns = widen(c.netns, f[2]);
+		c.proto = widen(c.proto, proto_column(w->rows[i].s));
+		c.local = widen(c.local, f[F_LOCAL]);
+		c.peer = widen(c.peer, f[F_PEER]);
+		c.netns = widen(c.netns, f[F_NETNS]);
 		c.state = widen(c.state, port_sock_state_name(w->rows[i].s->state));
-		c.user = widen(c.user, f[3]);
-		c.pid = widen(c.pid, f[4]);
+		c.user = widen(c.user, f[F_USER]);
+		c.pid = widen(c.pid, f[F_PID]);
 	}
 	return c;
+}
+
+/* Connected sockets are listed with --all and --pid: they get the PEER column. */
+static bool
+show_peer(const struct out *w)
+{
+	return w->o->q.filter.all_states || w->o->q.pid > 0;
 }
 
 static void
@@ -343,24 +499,29 @@ print_verbose(const struct row *row)
 
 	if (!p)
 		return;
-	printf("      cmdline: %s\n", p->cmdline ? p->cmdline : "-");
-	printf("      exe:     %s\n", p->exe ? p->exe : "-");
-	printf("      unit:    %s\n", p->unit[0] ? p->unit : "-");
+	/* another user's bytes: escaped, so they cannot drive our terminal */
+	fputs("      cmdline: ", stdout);
+	esc_fputs(p->cmdline ? p->cmdline : "-", stdout);
+	fputs("\n      exe:     ", stdout);
+	esc_fputs(p->exe ? p->exe : "-", stdout);
+	fputs("\n      unit:    ", stdout);
+	esc_fputs(p->unit[0] ? p->unit : "-", stdout);
+	fputs("\n", stdout);
 }
 
 static void
 print_row(struct out *w, const struct row *row, const struct cols *c)
 {
-	char f[5][FIELD_MAX];
+	char f[F_N][FIELD_MAX];
 
 	row_fields(w, row, f);
-	printf("%-5s %-*s ", port_sock_proto_name(row->s->proto), c->local, f[0]);
-	if (w->o->q.filter.all_states)
-		printf("%-*s ", c->peer, f[1]);
+	printf("%-*s %-*s ", c->proto, proto_column(row->s), c->local, f[F_LOCAL]);
+	if (show_peer(w))
+		printf("%-*s ", c->peer, f[F_PEER]);
 	if (w->o->q.all_netns)
-		printf("%-*s ", c->netns, f[2]);
-	printf("%-*s %-*s %*s %s\n", c->state, port_sock_state_name(row->s->state), c->user, f[3],
-	       c->pid, f[4], row->info ? row->info->comm : "-");
+		printf("%-*s ", c->netns, f[F_NETNS]);
+	printf("%-*s %-*s %*s %s\n", c->state, port_sock_state_name(row->s->state), c->user,
+	       f[F_USER], c->pid, f[F_PID], f[F_COMMAND]);
 	if (w->o->verbose)
 		print_verbose(row);
 }
@@ -370,23 +531,58 @@ print_table(struct out *w)
 {
 	struct cols c = measure(w);
 
-	printf("%-5s %-*s ", "PROTO", c.local, "LOCAL");
-	if (w->o->q.filter.all_states)
-		printf("%-*s ", c.peer, "PEER");
-	if (w->o->q.all_netns)
-		printf("%-*s ", c.netns, "NETNS");
-	printf("%-*s %-*s %*s %s\n", c.state, "STATE", c.user, "USER", c.pid, "PID", "COMMAND");
+	if (!w->o->no_header) {
+		printf("%-*s %-*s ", c.proto, "PROTO", c.local, "LOCAL");
+		if (show_peer(w))
+			printf("%-*s ", c.peer, "PEER");
+		if (w->o->q.all_netns)
+			printf("%-*s ", c.netns, "NETNS");
+		printf("%-*s %-*s %*s %s\n", c.state, "STATE", c.user, "USER", c.pid, "PID",
+		       "COMMAND");
+	}
 	for (size_t i = 0; i < w->n; i++)
 		print_row(w, &w->rows[i], &c);
 }
 
-/* "key":"value" or "key":null for an empty or missing value. */
+/* ,"key":"value" (and "key_raw" for bytes that are not UTF-8) or ,"key":null when empty. */
 static int
 json_field(struct buf *b, const char *key, const char *value)
 {
-	int r = buf_printf(b, ",\"%s\":", key);
+	int r = buf_append_str(b, ",");
 	if (r >= 0)
-		r = value && value[0] ? json_string(b, value) : buf_append_str(b, "null");
+		r = value && value[0] ? json_member(b, key, value)
+		                      : buf_printf(b, "\"%s\":null", key);
+	return r;
+}
+
+/* Where the socket is: local and peer addresses and ports, or a unix socket's names. */
+static int
+json_ends(struct buf *b, const struct port_sock *s)
+{
+	char addr[NET_ADDR_STRLEN];
+
+	if (s->proto == PORT_PROTO_UNIX) {
+		int r = buf_printf(b, ",\"type\":\"%s\"", port_sock_type_name(s->type));
+		if (r >= 0)
+			r = json_field(b, "local", s->name);
+		if (r >= 0)
+			r = buf_append_str(b, ",\"port\":null,\"peer\":null,\"peer_port\":null");
+		if (r >= 0)
+			r = s->peer_inode ? buf_printf(b, ",\"peer_inode\":%u", s->peer_inode)
+			                  : buf_append_str(b, ",\"peer_inode\":null");
+		return r;
+	}
+	format_local(s, false, addr, sizeof(addr));
+	int r = json_field(b, "local", addr);
+	if (r >= 0)
+		r = buf_printf(b, ",\"port\":%u", s->local.port);
+	format_peer(s, false, addr, sizeof(addr));
+	bool peer = strcmp(addr, "-") != 0;
+	if (r >= 0)
+		r = json_field(b, "peer", peer ? addr : NULL);
+	if (r >= 0)
+		r = peer ? buf_printf(b, ",\"peer_port\":%u", s->remote.port)
+		         : buf_append_str(b, ",\"peer_port\":null");
 	return r;
 }
 
@@ -394,15 +590,12 @@ static int
 json_row(struct out *w, struct buf *b, const struct row *row)
 {
 	const struct port_proc_info *p = row->info;
-	char local[NET_ADDR_STRLEN];
 
-	format_local(row->s, false, local, sizeof(local));
 	int r = buf_printf(b, "{\"proto\":\"%s\"", port_sock_proto_name(row->s->proto));
 	if (r >= 0)
-		r = json_field(b, "local", local);
+		r = json_ends(b, row->s);
 	if (r >= 0)
-		r = buf_printf(b, ",\"port\":%u,\"state\":\"%s\"", row->s->local.port,
-		               port_sock_state_name(row->s->state));
+		r = buf_printf(b, ",\"state\":\"%s\"", port_sock_state_name(row->s->state));
 	if (r >= 0)
 		r = row->pid > 0 ? buf_printf(b, ",\"pid\":%d", row->pid)
 		                 : buf_append_str(b, ",\"pid\":null");
@@ -419,8 +612,11 @@ json_row(struct out *w, struct buf *b, const struct row *row)
 	if (r >= 0)
 		r = json_field(b, "unit", p ? p->unit : NULL);
 	if (r >= 0)
-		r = buf_printf(b, ",\"netns\":%llu}", (unsigned long long)row->s->netns);
-	return r;
+		r = buf_printf(b, ",\"inode\":%u,\"netns\":%llu", row->s->inode,
+		               (unsigned long long)row->s->netns);
+	if (r >= 0)
+		r = json_field(b, "netns_name", netns_name(w, row->s->netns));
+	return r < 0 ? r : buf_append_str(b, "}");
 }
 
 static int
@@ -467,12 +663,12 @@ plural(size_t n, const char *one, const char *many)
 
 /* Gaps in what we could see: one line after the answer, however many files were unreadable. */
 static void
-report_gaps(const struct port_result *r)
+report_gaps(const struct port_result *r, bool ownerless)
 {
 	char msg[256] = "";
 	size_t n = 0;
 
-	if (r->denied_procs && r->socks.n)
+	if (r->denied_procs && ownerless)
 		n += (size_t)snprintf(msg + n, sizeof(msg) - n, ", the open files of %zu %s",
 		                      r->denied_procs,
 		                      plural(r->denied_procs, "process", "processes"));
@@ -507,6 +703,50 @@ output(struct out *w)
 	return r;
 }
 
+/* Whether a listed socket that has a file behind it was found without its holder. */
+static bool
+any_ownerless(const struct out *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (w->rows[i].pid <= 0 && w->rows[i].s->inode)
+			return true;
+	return false;
+}
+
+static int
+find_error(const struct opts *o, int err)
+{
+	if (o->q.pid > 0 && err == -ESRCH) {
+		cmd_error(VERB, "--pid %d: no such process", o->q.pid);
+		return CMD_EXIT_NEGATIVE;
+	}
+	if (o->q.pid > 0 && (err == -EACCES || err == -EPERM)) {
+		cmd_error(VERB, "--pid %d: cannot read its open files or network namespace (%s)",
+		          o->q.pid, geteuid() ? "needs root" : strerror(-err));
+		return CMD_EXIT_NEGATIVE;
+	}
+	if (err == -EPROTONOSUPPORT && (o->q.filter.protos & PORT_PROTO_UNIX)) {
+		cmd_error(VERB, "cannot list unix sockets: no sock_diag for them (unix_diag)");
+		return CMD_EXIT_TEMP;
+	}
+	cmd_error(VERB, "cannot list sockets: %s", strerror(-err));
+	return CMD_EXIT_TEMP;
+}
+
+/* 0 with something found; 1 when not, or when --pids/--kill found no process to name. */
+static int
+finish(const struct opts *o, struct out *w)
+{
+	int ret = w->r->socks.n ? CMD_EXIT_OK : CMD_EXIT_NEGATIVE;
+
+	report_gaps(w->r, any_ownerless(w));
+	if ((o->pids || o->kill) && w->npids == 0)
+		ret = CMD_EXIT_NEGATIVE; /* `kill $(rampart port --pids P)` must not run bare */
+	if (o->kill && kill_owners(w) != CMD_EXIT_OK)
+		ret = CMD_EXIT_NEGATIVE;
+	return ret;
+}
+
 int
 cmd_port(int argc, char **argv)
 {
@@ -520,15 +760,7 @@ cmd_port(int argc, char **argv)
 	int err = port_find(&o.q, &r);
 	if (err >= 0)
 		err = output(&w);
-	if (err < 0) {
-		cmd_error(VERB, "cannot list sockets: %s", strerror(-err));
-		ret = CMD_EXIT_TEMP;
-	} else {
-		report_gaps(&r);
-		ret = r.socks.n ? CMD_EXIT_OK : CMD_EXIT_NEGATIVE;
-		if (o.kill && kill_owners(&w) != CMD_EXIT_OK)
-			ret = CMD_EXIT_NEGATIVE;
-	}
+	ret = err < 0 ? find_error(&o, err) : finish(&o, &w);
 	free(w.rows);
 	free(w.pids);
 	for (size_t i = 0; w.infos && i < w.npids; i++)

@@ -1,6 +1,7 @@
 /* Shared by `rampart spf` and `rampart senderid`: printing a result. */
 #pragma once
 
+#include "core/buf.h"
 #include "mail/spf_eval.h"
 
 #include <getopt.h>
@@ -37,7 +38,24 @@ struct cmd_spf_print {
 	bool authres;                      /* an Authentication-Results method line */
 	const char *authres_text;          /* "spf=pass smtp.mailfrom=..." */
 	const char *pra_header, *pra_addr; /* Sender ID scope pra, when found */
+	const char *trace_json;            /* JSON: the "trace" array; NULL: none */
+	unsigned batch_line;               /* --batch: the input line (text: IP SENDER first) */
 };
+
+/*
+ * --trace: every step of a check (spf_request.trace), as ";; " lines on stderr, indented by
+ * include depth, or gathered into a JSON array for cmd_spf_print.trace_json.
+ */
+struct cmd_spf_trace {
+	bool json;
+	struct buf *out; /* json: the array being built */
+	int err;         /* json: the first error building it */
+	size_t n;
+};
+void cmd_spf_trace_cb(void *arg, const struct spf_trace *t);
+/* Starts a check's trace (json: empties out, opens the array); closes it with _end. */
+void cmd_spf_trace_begin(struct cmd_spf_trace *tr);
+const char *cmd_spf_trace_end(struct cmd_spf_trace *tr);
 
 /* The first line "RESULT TEXT", then the optional lines; or one JSON object. */
 int cmd_spf_report(const char *verb, const struct spf_request *req, const struct spf_outcome *o,

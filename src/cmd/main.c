@@ -11,13 +11,30 @@
 
 /* Keep in the order `rampart help` shows them. */
 const struct cmd_verb cmd_verbs[] = {
-    {"help", cmd_help, "list verbs, or show how to use one", "usage: rampart help [VERB]\n"},
-    {"version", cmd_version, "print the version", "usage: rampart version\n"},
-    {"check-config", cmd_check_config, "validate a configuration file without starting anything",
-     "usage: rampart check-config [-c FILE] [FILE]\n"
+    {"help", cmd_help, "list verbs, or show how to use one",
+     "usage: rampart help [VERB]\n"
+     "       rampart VERB --help | -h\n"
+     "       rampart --help | -h\n"
      "\n"
-     "Reads FILE (default " RAMPART_CONFIG_PATH ") and reports every error as\n"
-     "FILE:LINE:COLUMN: message. Exit 0 when valid, 2 when not.\n"},
+     "Without VERB, lists the verbs; with one, shows its usage and options. Options go after\n"
+     "the verb: rampart up -c FILE. Exit 0, or 2 for an unknown verb.\n"},
+    {"version", cmd_version, "print the version, the git commit and the libraries' versions",
+     "usage: rampart version [--json]\n"
+     "       rampart --version | -V [--json]\n"
+     "\n"
+     "Prints the version, the git commit it was built from (unknown outside a git checkout,\n"
+     "e.g. from a tarball) and each library linked with its version: the library's own\n"
+     "word at run time where it gives one, noting the version built against when that\n"
+     "differs, otherwise the version at build time.\n"
+     "      --json               print a JSON object instead: version, commit, libraries\n"
+     "                           (name, version at run time or null, built)\n"},
+    {"check-config", cmd_check_config, "validate a configuration file without starting anything",
+     "usage: rampart check-config [-c FILE] [FILE | -]\n"
+     "\n"
+     "Reads FILE (default " RAMPART_CONFIG_PATH "; - for stdin) and reports every\n"
+     "error in one run, each as FILE:LINE:COLUMN: message (a duplicate name or address at\n"
+     "the duplicate). Only a regular file is read: a FIFO or a device is refused.\n"
+     "Exit 0 when valid, 2 when not.\n"},
     {"up", cmd_up, "run every part enabled in the config in one foreground process",
      "usage: rampart up [-c FILE]\n"
      "\n"
@@ -25,28 +42,38 @@ const struct cmd_verb cmd_verbs[] = {
      "foreground until SIGTERM or SIGINT (exit 0). SIGHUP re-reads the file; a file with\n"
      "errors is reported and the running configuration is kept.\n"},
     {"port", cmd_port, "which process listens on a port (like fuser -vn tcp PORT)",
-     "usage: rampart port [OPTIONS] [tcp|udp] [PORT | ADDRESS:PORT]\n"
+     "usage: rampart port [OPTIONS] [tcp|udp] [PORT | LO-HI | ADDRESS:PORT[-HI]]...\n"
+     "       rampart port [OPTIONS] unix [PATH | @ABSTRACT]...\n"
      "\n"
-     "Lists the listening sockets (TCP LISTEN, bound UDP) on PORT, or on every port, with\n"
-     "the processes that hold them. Default: both tcp and udp.\n"
+     "Lists the listening sockets (TCP LISTEN, bound UDP) on each PORT or range (at most\n"
+     "4096 ports), or on every port, with the processes that hold them. Default: both tcp\n"
+     "and udp. ADDRESS is an IP address or localhost (127.0.0.1 and ::1); a port has no\n"
+     "leading zeros. unix lists listening and bound unix sockets (a PATH alone means unix).\n"
      "\n"
      "  -a, --all          every socket on the local port, connected ones too\n"
      "  -v, --verbose      also the command line, executable and systemd unit or container\n"
+     "  -H, --no-header    no header line\n"
+     "      --pid PID      the sockets process PID holds, in every state\n"
      "      --pids         print only the PIDs, one per line\n"
      "      --json         print a JSON array of objects\n"
      "  -k, --kill[=SIG]   send SIG (default TERM) to the processes found\n"
      "      --all-netns    also look in every other network namespace\n"
      "\n"
-     "Exit 0 when a socket was found, 1 when none, 2 for a usage error.\n"},
+     "Text escapes control bytes and bytes that are not UTF-8 as \\xHH (a backslash as\n"
+     "\\\\); JSON shows them as U+FFFD and adds KEY_raw, the exact bytes in base64.\n"
+     "Exit 0 when a socket was found, 1 when none (or, with --pids and --kill, no process\n"
+     "could be seen), 2 for a usage error.\n"},
     {"dns", cmd_dns, "look a name up the way rampart does (zone file, resolver, DNSSEC)",
      "usage: rampart dns query NAME [TYPE] [OPTIONS]\n"
      "\n"
      "Looks NAME up as every part of rampart does: records from --dns-zone first, then the\n"
      "resolver (libunbound: cache, DNSSEC validation, the resolv.conf servers or --dns-server).\n"
-     "TYPE is A (default), AAAA, MX, TXT, SPF, PTR, CNAME, NS or SOA; with PTR, NAME may be\n"
-     "an address. Prints a line status=STATUS secure=yes|no (STATUS: NOERROR, NODATA,\n"
-     "NXDOMAIN, TIMEOUT, SERVFAIL), then one record per line in zone-file form; a TXT record\n"
-     "is its strings as rampart reads them, joined, re-split at 255 bytes.\n"
+     "TYPE is A (default), AAAA, MX, TXT, SPF, PTR, CNAME, NS, SOA, SRV, CAA, TLSA, DS or\n"
+     "DNSKEY; with PTR, NAME may be an address. Prints a line status=STATUS secure=yes|no\n"
+     "(STATUS: NOERROR, NODATA, NXDOMAIN, TIMEOUT, SERVFAIL), then one record per line in\n"
+     "zone-file form, after the CNAME records that led to them (as dig shows them); a TXT\n"
+     "record is its strings as rampart reads them, joined, re-split at 255 bytes (JSON: its\n"
+     "\"text\" joined and its \"strings\" as received).\n"
      "\n"
      "      --json               print a JSON object instead\n"
      "      --dns-trust-anchor FILE  also trust these DS/DNSKEY records (a private signed\n"
@@ -63,23 +90,31 @@ const struct cmd_verb cmd_verbs[] = {
      "      --prefetch           start the lookup in the background first\n"
      "      --stats              the ;; lines for a single query\n"
      "The exit code follows the last query.\n"},
-    {"dkim", cmd_dkim, "DKIM: generate keys, sign and verify messages",
+    {"dkim", cmd_dkim, "DKIM: generate and test keys, sign and verify messages",
      "usage: rampart dkim keygen --domain D --selector S [--type rsa|ed25519] [--bits N]\n"
-     "                           [--out DIR] [--force]\n"
+     "                           [--out DIR] [--force] [RECORD OPTIONS]\n"
      "       rampart dkim sign --domain D --selector S --key FILE [OPTIONS] < MSG > SIGNED\n"
      "       rampart dkim verify [OPTIONS] < MSG\n"
+     "       rampart dkim testkey --domain D --selector S --key FILE [DNS OPTIONS]\n"
      "\n"
      "keygen writes DIR/S.private (PEM, mode 0600) and DIR/S.txt, the zone-file record to\n"
      "publish (also printed): S._domainkey.D. IN TXT ( \"v=DKIM1; k=...; p=...\" ).\n"
+     "D is taken in lower case, without a final dot.\n"
      "      --type TYPE          rsa (default) or ed25519\n"
-     "      --bits N             RSA key size, 1024 to 4096 (default 2048)\n"
+     "      --bits N             RSA key size: 1024 to 4096, a multiple of 8 (default 2048)\n"
      "      --out DIR            where to write the files (default .)\n"
      "      --force              replace files that exist\n"
+     "      --testing            t=y: the domain is testing DKIM\n"
+     "      --service email      s=email: the key is for email only\n"
+     "      --note TEXT          n=TEXT, a note for people (dkim-quoted-printable)\n"
+     "      --relative           owner S._domainkey, relative to D's zone (opendkim-genkey)\n"
      "\n"
      "sign prints the message with DKIM-Signature fields on top, line ends as read. The\n"
      "algorithm follows the key: rsa-sha256 or ed25519-sha256. Repeat --selector and --key\n"
-     "for more signatures (e.g. one RSA and one Ed25519).\n"
-     "  -c, --canon H/B          simple or relaxed, header/body (default relaxed/relaxed)\n"
+     "for more signatures (e.g. one RSA and one Ed25519). The input must be a message:\n"
+     "header fields, From among them (else exit 2).\n"
+     "      --canon H/B          simple or relaxed, header/body (default relaxed/relaxed);\n"
+     "                           -c is refused: it means --config in other verbs\n"
      "      --headers LIST       fields to sign (default: RFC 6376 5.4.1, Message-ID, MIME)\n"
      "      --oversign LIST      fields signed once more than present (default from)\n"
      "      --identity ADDR      the i= tag: an address at the domain or under it\n"
@@ -90,12 +125,19 @@ const struct cmd_verb cmd_verbs[] = {
      "verify prints one Authentication-Results line per signature (RFC 8601), e.g.\n"
      "  dkim=pass header.d=example.com header.s=s1 header.a=ed25519-sha256 header.b=...\n"
      "with a reason= for anything but pass; results are pass, fail, neutral, policy,\n"
-     "temperror and permerror, and none without signatures.\n"
+     "temperror and permerror, and none without signatures. A pass whose body goes on\n"
+     "past l= says reason=\"body extends past l=\" (JSON: body_extends_past_l).\n"
      "      --json               print a JSON array instead\n"
      "      --max-signatures N   check the first N signatures (default 8)\n"
      "      --time T             verify as of Unix time T\n" CMD_DNS_USAGE "\n"
      "verify exits 0 when a signature passes, 1 when none does, 3 when the only outcomes\n"
-     "are temporary errors; every command exits 2 for a usage or input error.\n"},
+     "are temporary errors; every command exits 2 for a usage or input error.\n"
+     "\n"
+     "testkey checks that the record published at S._domainkey.D is the public half of the\n"
+     "private key FILE, and says whether the answer was DNSSEC-validated (key secure / key\n"
+     "not secure). It exits 0 for key OK, 1 for a key mismatch or no usable record, 3 when\n"
+     "DNS fails, 4 for a revoked key (empty p=), 5 for a matching key with t=y (testing).\n"
+     "      --dns-trust-anchor FILE  DS/DNSKEY records trusted besides the root's\n"},
     {"dk", cmd_dk, "DomainKeys: sign and verify messages",
      "usage: rampart dk sign --domain D --selector S --key FILE [OPTIONS] < MSG > SIGNED\n"
      "       rampart dk verify [OPTIONS] < MSG\n"
@@ -104,7 +146,8 @@ const struct cmd_verb cmd_verbs[] = {
      "the signature and the body. The keys are DKIM's RSA keys (rampart dkim keygen).\n"
      "\n"
      "sign prints the message with a DomainKey-Signature field on top, line ends as read.\n"
-     "  -c, --canon C            nofws (default) or simple\n"
+     "The input must be a message: header fields, From among them (else exit 2).\n"
+     "      --canon C            nofws (default) or simple (-c is refused: it is --config)\n"
      "      --headers LIST       fields to sign (default: all of them)\n"
      "\n"
      "verify prints one line per signature, e.g.\n"
@@ -115,12 +158,21 @@ const struct cmd_verb cmd_verbs[] = {
      "are temporary errors; every command exits 2 for a usage or input error.\n"},
     {"spf", cmd_spf, "SPF: check a sender against a domain's policy",
      "usage: rampart spf check --ip IP --sender ADDR [--helo NAME] [OPTIONS]\n"
+     "       rampart spf check --batch FILE|- [OPTIONS]\n"
      "\n"
      "Evaluates the SPF policy (RFC 7208) of the domain of ADDR for a client at IP, as an\n"
      "MTA does for MAIL FROM. An empty ADDR ('') checks the HELO name instead. Prints the\n"
      "result (pass, fail, softfail, neutral, none, temperror, permerror) and its explanation\n"
      "on the first line.\n"
      "\n"
+     "      --batch FILE         one check per line of FILE (- for stdin), as spfquery -file:\n"
+     "                           IP SENDER [HELO [RCPT-TO]] (<> the null sender; # comments);\n"
+     "                           prints IP SENDER RESULT TEXT per check (--json: an object per\n"
+     "                           line); one resolver and cache for all\n"
+     "      --record TEXT        evaluate TEXT (v=spf1 ...) as the record of the sender's\n"
+     "                           domain, instead of asking DNS for it\n"
+     "      --trace              every term evaluated and every DNS query with its answer, as\n"
+     "                           ';;' lines on stderr (--json: a \"trace\" list)\n"
      "      --ip IP              the SMTP client's address (IPv4 or IPv6)\n"
      "      --sender ADDR        the MAIL FROM address; '' for the null reverse-path\n"
      "      --helo NAME          the HELO/EHLO name (%{h}; checked when ADDR is '')\n"
@@ -132,7 +184,9 @@ const struct cmd_verb cmd_verbs[] = {
      "                           allowed; default: domain of %{o} does not designate %{c}\n"
      "                           as permitted sender)\n"
      "      --time-limit TIME    budget for the whole check (default 20s)\n" CMD_DNS_USAGE "\n"
-     "Exit 0 for pass, 1 for any other result, 3 for temperror, 2 for a usage error.\n"},
+     "Exit 0 for pass, 1 for any other result, 3 for temperror, 2 for a usage error. With\n"
+     "--batch: 2 when a line was bad (reported with its number), else 3 when a check was a\n"
+     "temperror, else 0.\n"},
     {"senderid", cmd_senderid, "Sender ID: check a message's purported responsible address",
      "usage: rampart senderid check --ip IP --message FILE|- [--scope pra|mfrom] [OPTIONS]\n"
      "\n"
@@ -200,6 +254,8 @@ const struct cmd_verb cmd_verbs[] = {
      "file with errors is reported and the running configuration kept. SIGTERM stops.\n"
      "\n"
      "ctl talks to a running lb over its unix socket (lb.ctl-socket in FILE, or SOCKET):\n"
+     "  -s, --socket SOCKET          the socket's path (FILE is then not read)\n"
+     "  -c, --config FILE            read lb.ctl-socket from FILE\n"
      "  show servers [LISTENER]      servers with state and counters\n"
      "  show json | show prometheus  the same as JSON or Prometheus text\n"
      "  disable LISTENER/SERVER      maintenance: no new requests\n"
@@ -311,13 +367,25 @@ cmd_bad_option(const char *verb, int argc, char **argv, int ret)
 	return cmd_usage_error(verb, "unknown option '%.*s'", len, word);
 }
 
-int
-cmd_version(int argc, char **argv)
+/* "rampart -c x.yaml up": options belong to a verb; show the line the right way round. */
+static int
+cmd_option_before_verb(int argc, char **argv)
 {
-	if (argc > 1)
-		return cmd_usage_error("version", "unexpected argument '%s'", argv[1]);
-	printf("rampart %s\n", RAMPART_VERSION);
-	return CMD_EXIT_OK;
+	for (int i = 2; i < argc; i++) {
+		if (!cmd_verb_find(argv[i]))
+			continue;
+		fprintf(stderr, "rampart: options go after the verb: rampart %s", argv[i]);
+		for (int j = 1; j < argc; j++)
+			if (j != i)
+				fprintf(stderr, " %s", argv[j]);
+		fprintf(stderr, "\nTry 'rampart help %s'.\n", argv[i]);
+		return CMD_EXIT_USAGE;
+	}
+	fprintf(stderr,
+	        "rampart: unknown option '%s': options go after the verb (rampart VERB "
+	        "[OPTIONS], e.g. rampart up -c FILE)\nTry 'rampart help'.\n",
+	        argv[1]);
+	return CMD_EXIT_USAGE;
 }
 
 int
@@ -325,14 +393,16 @@ main(int argc, char **argv)
 {
 	log_detect_journal();
 	if (argc < 2) {
-		cmd_help(1, argv);
+		cmd_help_list(stderr);
 		return CMD_EXIT_USAGE;
 	}
 	const char *name = argv[1];
 	if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
 		return cmd_help(1, argv);
 	if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0)
-		return cmd_version(1, argv);
+		return cmd_version(argc - 1, argv + 1);
+	if (name[0] == '-' && name[1])
+		return cmd_option_before_verb(argc, argv);
 
 	const struct cmd_verb *v = cmd_verb_find(name);
 	if (!v) {

@@ -20,7 +20,6 @@
 #include "file.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +35,8 @@
 /* Bytes of a value or key echoed in a message; longer ones end in "...". */
 #define CFG_QUOTE_MAX 64
 #define CFG_QUOTE_BUF (CFG_QUOTE_MAX + 4)
+/* cfg_load's size for a path that is no regular file (no text is that long) */
+#define CFG_SIZE_NOT_REGULAR (UINT64_MAX - 1)
 
 static const char cfg_duration_hint[] = "(use e.g. 500ms, 3s, 2m, 1h)";
 static const char cfg_size_hint[] = "(use e.g. 512, 16k, 1m, 2g)";
@@ -68,6 +69,10 @@ struct cfg_ctx {
 	size_t path_len;
 	bool in_default; /* decoding schema default text: positions would point nowhere */
 	unsigned depth;  /* sections being decoded: a schema that contains itself must end */
+	/* errors in the section being decoded, outside its sub-sections: only these stop its check
+	 * callback, so rules across items (duplicate names) are reported beside the items' own
+	 * errors in one run */
+	size_t own_errs;
 	bool oom;
 };
 
@@ -212,6 +217,7 @@ cfg_err(struct cfg_ctx *ctx, struct cfg_pos pos, const char *fmt, ...)
 	         ctx->in_default ? "bad built-in default: " : "", msg);
 	if (ctx->in_default)
 		pos = (struct cfg_pos){0, 0};
+	ctx->own_errs++;
 	cfg_error_add(ctx, pos, full);
 }
 
@@ -1222,13 +1228,11 @@ cfg_fill_missing(struct cfg_ctx *ctx, const struct cfg_schema *s, const struct c
 	}
 }
 
-/* n NULL or null: every field from its default. pos locates errors when n is absent. */
 static void
-cfg_decode_section(struct cfg_ctx *ctx, const struct cfg_schema *s, const struct cfg_node *n,
-                   struct cfg_pos pos, void *obj)
+cfg_decode_section_body(struct cfg_ctx *ctx, const struct cfg_schema *s, const struct cfg_node *n,
+                        struct cfg_pos pos, void *obj)
 {
 	_cleanup_free_ const struct cfg_node **seen = NULL;
-	size_t before = cfg_err_total(ctx);
 
 	if (cfg_node_is_null(n)) {
 		n = NULL;
@@ -1250,10 +1254,22 @@ cfg_decode_section(struct cfg_ctx *ctx, const struct cfg_schema *s, const struct
 		cfg_decode_pairs(ctx, s, n, obj, seen);
 	cfg_fill_missing(ctx, s, seen, pos, obj);
 	ctx->depth--;
-	if (s->check && cfg_err_total(ctx) == before && !ctx->oom) {
+	if (s->check && ctx->own_errs == 0 && !ctx->oom) {
 		struct cfg_check chk = {.ctx = ctx, .map = n, .pos = pos};
 		s->check(obj, &chk);
 	}
+}
+
+/* n NULL or null: every field from its default. pos locates errors when n is absent. */
+static void
+cfg_decode_section(struct cfg_ctx *ctx, const struct cfg_schema *s, const struct cfg_node *n,
+                   struct cfg_pos pos, void *obj)
+{
+	size_t parent_errs = ctx->own_errs;
+
+	ctx->own_errs = 0;
+	cfg_decode_section_body(ctx, s, n, pos, obj);
+	ctx->own_errs = parent_errs;
 }
 
 static void
@@ -1400,32 +1416,98 @@ cfg_check_present(const struct cfg_check *chk)
 	return chk->map != NULL;
 }
 
+/* Index in m->kids of key's key node (its value follows), or -1. */
+static long
+cfg_map_find(const struct cfg_node *m, const char *key)
+{
+	for (size_t i = 0; key && m && m->kind == CFG_NODE_MAP && i + 1 < m->n; i += 2) {
+		const struct cfg_node *k = m->kids[i];
+		if (k->kind == CFG_NODE_SCALAR && strcmp(k->text, key) == 0)
+			return (long)i;
+	}
+	return -1;
+}
+
+static const struct cfg_node *
+cfg_map_key(const struct cfg_node *m, const char *key)
+{
+	long i = cfg_map_find(m, key);
+	return i < 0 ? NULL : m->kids[i];
+}
+
+static const struct cfg_node *
+cfg_map_value(const struct cfg_node *m, const char *key)
+{
+	long i = cfg_map_find(m, key);
+	return i < 0 ? NULL : m->kids[i + 1];
+}
+
+/* Item index of the sequence at key, and sub's value in it (or the item itself). */
+static const struct cfg_node *
+cfg_check_item(const struct cfg_check *chk, const char *key, size_t index, const char *sub)
+{
+	const struct cfg_node *seq = cfg_map_value(chk->map, key);
+	if (!seq || seq->kind != CFG_NODE_SEQ || index >= seq->n)
+		return NULL;
+	const struct cfg_node *item = seq->kids[index], *v = cfg_map_value(item, sub);
+	return v ? v : item;
+}
+
+/* index SIZE_MAX: the error is about key itself, not one of its items. */
+static void __attribute__((format(printf, 5, 0)))
+cfg_check_verror(struct cfg_check *chk, const char *key, size_t index, const char *sub,
+                 const char *fmt, va_list ap)
+{
+	char msg[CFG_MSG_MAX];
+	struct cfg_pos pos = chk->pos;
+	const struct cfg_node *k = cfg_map_key(chk->map, key), *v = NULL;
+	size_t old = chk->ctx->path_len;
+
+	if (index != SIZE_MAX)
+		v = cfg_check_item(chk, key, index, sub);
+	if (v || k)
+		pos = cfg_node_pos(v ? v : k);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (key)
+		cfg_path_push_key(chk->ctx, key, strlen(key));
+	if (key && index != SIZE_MAX)
+		cfg_path_push_index(chk->ctx, index);
+	if (key && index != SIZE_MAX && sub)
+		cfg_path_push_key(chk->ctx, sub, strlen(sub));
+	cfg_err(chk->ctx, pos, "%s", msg);
+	cfg_path_pop(chk->ctx, old);
+}
+
 void
 cfg_check_error(struct cfg_check *chk, const char *key, const char *fmt, ...)
 {
-	char msg[CFG_MSG_MAX];
-	struct cfg_pos pos;
-	size_t old;
 	va_list ap;
 
 	if (!chk)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cfg_check_verror(chk, key, SIZE_MAX, NULL, fmt, ap);
 	va_end(ap);
-	pos = chk->pos;
-	for (size_t i = 0; key && chk->map && i + 1 < chk->map->n; i += 2) {
-		const struct cfg_node *k = chk->map->kids[i];
-		if (k->kind == CFG_NODE_SCALAR && strcmp(k->text, key) == 0) {
-			pos = cfg_node_pos(k);
-			break;
-		}
-	}
-	old = chk->ctx->path_len;
-	if (key)
-		cfg_path_push_key(chk->ctx, key, strlen(key));
-	cfg_err(chk->ctx, pos, "%s", msg);
-	cfg_path_pop(chk->ctx, old);
+}
+
+void
+cfg_check_item_error(struct cfg_check *chk, const char *key, size_t index, const char *sub,
+                     const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!chk || !key || index == SIZE_MAX)
+		return;
+	va_start(ap, fmt);
+	cfg_check_verror(chk, key, index, sub, fmt, ap);
+	va_end(ap);
+}
+
+unsigned
+cfg_check_item_line(const struct cfg_check *chk, const char *key, size_t index, const char *sub)
+{
+	const struct cfg_node *v = chk ? cfg_check_item(chk, key, index, sub) : NULL;
+	return v ? v->line : 0;
 }
 
 /* ---- freeing ---- */
@@ -1608,7 +1690,8 @@ cfg_decode_document(struct cfg_ctx *ctx, const struct cfg_schema *schema, const 
 	cfg_decode_section(ctx, schema, root, (struct cfg_pos){1, 1}, obj);
 }
 
-/* size: the input's real size when known (UINT64_MAX: more than was read). */
+/* size: the input's real size when known (UINT64_MAX: more than was read; or
+ * CFG_SIZE_NOT_REGULAR). */
 static int
 cfg_load(const char *name, const char *text, size_t len, uint64_t size,
          const struct cfg_schema *schema, void *out, struct cfg_errors *errs)
@@ -1619,7 +1702,11 @@ cfg_load(const char *name, const char *text, size_t len, uint64_t size,
 
 	if (!obj)
 		return -ENOMEM;
-	if (size == UINT64_MAX)
+	if (size == CFG_SIZE_NOT_REGULAR)
+		cfg_err(
+		    &ctx, (struct cfg_pos){0, 0},
+		    "not a regular file (a FIFO or a device is not read: it could block for ever)");
+	else if (size == UINT64_MAX)
 		cfg_err(&ctx, (struct cfg_pos){1, 1}, "file too large (more than %d bytes)",
 		        CFG_FILE_MAX);
 	else if (size > CFG_FILE_MAX)
@@ -1670,33 +1757,27 @@ cfg_load_defaults(const struct cfg_schema *schema, void *out, struct cfg_errors 
 	return cfg_load_checked("(defaults)", "", 0, 0, schema, out, errs);
 }
 
+/* A file over CFG_FILE_MAX or one that is not a regular file is not read: *size says so, for
+ * cfg_load to report. */
 static int
 cfg_read_file(const char *path, char **text, size_t *len, uint64_t *size)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	_cleanup_free_ char *buf = NULL;
+	int r = file_read_path(path, CFG_FILE_MAX, text, len);
 	struct stat st;
-	ssize_t n;
 
-	if (fd < 0 || fstat(fd, &st) < 0)
-		return -errno;
-	if (S_ISDIR(st.st_mode))
-		return -EISDIR;
-	/* a regular file's size is known: too large ones are not read at all */
-	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > CFG_FILE_MAX) {
-		*size = (uint64_t)st.st_size;
+	if (r == -EINVAL) {
+		*size = CFG_SIZE_NOT_REGULAR;
 		return 0;
 	}
-	buf = malloc(CFG_FILE_MAX + 1);
-	if (!buf)
-		return -ENOMEM;
-	n = file_read_capped(fd, buf, CFG_FILE_MAX + 1);
-	if (n < 0)
-		return (int)n;
-	*len = (size_t)n;
-	*size = *len > CFG_FILE_MAX ? UINT64_MAX : *len;
-	*text = TAKE_PTR(buf);
-	return 0;
+	if (r == -EFBIG) {
+		/* the size in the message when stat still says it is too large (it may shrink) */
+		bool known = stat(path, &st) == 0 && (uint64_t)st.st_size > CFG_FILE_MAX;
+		*size = known ? (uint64_t)st.st_size : UINT64_MAX;
+		return 0;
+	}
+	if (r == 0)
+		*size = *len;
+	return r;
 }
 
 int

@@ -5,7 +5,9 @@
  * the part's struct, default as config text, limits). Core knows no part: the command layer
  * assembles the root schema from the parts' schemas. Decoding collects every error, each with
  * file:line:column and the key path; unknown keys, duplicate keys, tabs, aliases and files over
- * CFG_FILE_MAX are errors.
+ * CFG_FILE_MAX are errors. A schema's check callback runs unless the mapping's own fields have
+ * errors; errors inside its sub-sections (list items) do not stop it, so it must accept items
+ * left zero (NULL strings, family 0 addresses) by a failed decode.
  */
 #pragma once
 
@@ -92,6 +94,7 @@ struct cfg_errors {
 /*
  * Decodes the file into out (a struct described by schema). Returns 0, -EINVAL when the
  * document has errors (all in errs), or -errno when the file cannot be read (errs empty).
+ * Only a regular file is read: a FIFO or a device is an error in errs (it could block).
  * On any failure out holds nothing to free.
  */
 int cfg_load_file(const char *path, const struct cfg_schema *schema, void *out,
@@ -114,6 +117,15 @@ void cfg_errors_print(const struct cfg_errors *errs, int fd);
  * (the mapping's own position when key is NULL or absent). */
 void cfg_check_error(struct cfg_check *chk, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* For schema check callbacks: reports an error at sub's value in item index of the sequence at
+ * key (e.g. "servers", 2, "name": the duplicate itself, path servers[2].name); the item, then
+ * key, when those are absent. */
+void cfg_check_item_error(struct cfg_check *chk, const char *key, size_t index, const char *sub,
+                          const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The line of what cfg_check_item_error would point at; 0 when it is not in the file. */
+unsigned cfg_check_item_line(const struct cfg_check *chk, const char *key, size_t index,
+                             const char *sub);
 
 /* For schema check callbacks: whether the mapping was in the file (false when it came from
  * defaults: an absent or empty section). */

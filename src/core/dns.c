@@ -180,6 +180,13 @@ dns_resolver_from_zone(struct dns_zone *zone, struct dns_resolver **out)
 	return 0;
 }
 
+int
+dns_resolver_set_txt(struct dns_resolver *r, const char *owner, const char *data, size_t len)
+{
+	int e = r->zone ? 0 : dns_zone_new(&r->zone);
+	return e ?: dns_zone_replace_txt(r->zone, owner, data, len);
+}
+
 /* "ADDR", "ADDR:PORT", "[v6]:PORT" -> unbound's "ADDR@PORT". */
 static int
 ub_add_server(struct ub_ctx *ub, const char *server)
@@ -261,8 +268,11 @@ dns_resolver_open(const struct dns_options *opt, struct dns_resolver **out, char
 	if (opt->timeout_ms)
 		r->timeout_ms = opt->timeout_ms;
 	if (opt->zone_file) {
-		if ((e = dns_zone_new(&r->zone)) < 0 ||
-		    (e = dns_zone_load_file(r->zone, opt->zone_file, err)) < 0)
+		if ((e = dns_zone_new(&r->zone)) < 0)
+			return e;
+		if (opt->zone_origin && dns_zone_set_origin(r->zone, opt->zone_origin) < 0)
+			return -EDOM;
+		if ((e = dns_zone_load_file(r->zone, opt->zone_file, err)) < 0)
 			return e;
 	}
 	if (!opt->no_network) {
@@ -314,28 +324,61 @@ rd_name(struct rd *d, char out[DNS_NAME_MAX])
 	return memchr(text, '\0', o) || dns_name_normalize(text, out) < 0 ? -EBADMSG : 0;
 }
 
+/* The strings concatenated, then the NUL, then each string's length (one byte each). */
 static int
 rd_txt(struct rd *d, struct dns_rr *rr)
 {
-	size_t total = 0;
-	for (size_t pos = 0; pos < d->len; pos += 1 + d->p[pos]) {
+	size_t total = 0, nstr = 0;
+	for (size_t pos = 0; pos < d->len; pos += 1 + d->p[pos], nstr++) {
 		if (d->p[pos] > d->len - pos - 1)
 			return -EBADMSG;
 		total += d->p[pos];
 	}
 	if (d->len == 0 || total >= DNS_TXT_MAX)
 		return -EBADMSG;
-	char *data = malloc(total + 1);
+	char *data = malloc(total + 1 + nstr);
 	if (!data)
 		return -ENOMEM;
-	size_t o = 0;
+	size_t o = 0, k = 0;
 	for (size_t pos = 0; pos < d->len; pos += 1 + d->p[pos]) {
 		memcpy(data + o, d->p + pos + 1, d->p[pos]);
 		o += d->p[pos];
+		data[total + 1 + k++] = (char)d->p[pos];
 	}
 	data[o] = '\0';
-	rr->u.txt.data = data;
-	rr->u.txt.len = o;
+	rr->u.txt = (struct dns_bytes){.data = data, .len = o, .nstr = nstr};
+	d->pos = d->len;
+	return 0;
+}
+
+/* Least rdata of each type kept raw: the fixed fields before the variable part. */
+static size_t
+raw_min(uint16_t type)
+{
+	switch (type) {
+	case DNS_T_DS:
+	case DNS_T_DNSKEY:
+		return 5; /* 4 bytes of fields and a digest or key */
+	case DNS_T_TLSA:
+		return 4;
+	default: /* CAA: flags, the tag's length, a tag of 1 or more */
+		return 3;
+	}
+}
+
+static int
+rd_raw(struct rd *d, struct dns_rr *rr)
+{
+	if (d->len < raw_min(rr->type) || d->len >= DNS_TXT_MAX)
+		return -EBADMSG;
+	if (rr->type == DNS_T_CAA && (d->p[1] == 0 || d->p[1] > d->len - 2))
+		return -EBADMSG;
+	char *data = malloc(d->len + 1);
+	if (!data)
+		return -ENOMEM;
+	memcpy(data, d->p, d->len);
+	data[d->len] = '\0';
+	rr->u.raw = (struct dns_bytes){.data = data, .len = d->len};
 	d->pos = d->len;
 	return 0;
 }
@@ -362,6 +405,19 @@ rd_parse(struct rd *d, struct dns_rr *rr)
 	case DNS_T_TXT:
 	case DNS_T_SPF:
 		return rd_txt(d, rr);
+	case DNS_T_SRV:
+		if (d->len < 7)
+			return -EBADMSG;
+		rr->u.srv.priority = (uint16_t)(d->p[0] << 8 | d->p[1]);
+		rr->u.srv.weight = (uint16_t)(d->p[2] << 8 | d->p[3]);
+		rr->u.srv.port = (uint16_t)(d->p[4] << 8 | d->p[5]);
+		d->pos = 6;
+		return rd_name(d, rr->u.srv.target);
+	case DNS_T_DS:
+	case DNS_T_DNSKEY:
+	case DNS_T_TLSA:
+	case DNS_T_CAA:
+		return rd_raw(d, rr);
 	case DNS_T_PTR:
 	case DNS_T_CNAME:
 	case DNS_T_NS:
@@ -382,7 +438,7 @@ dns_rdata_parse(enum dns_type type, const uint8_t *p, size_t len, struct dns_rr 
 	*rr = (struct dns_rr){.type = (uint16_t)type};
 	int e = rd_parse(&d, rr);
 	if (e == 0 && d.pos != d.len) {
-		if (type == DNS_T_TXT || type == DNS_T_SPF)
+		if (dns_type_has_bytes(rr->type))
 			free(rr->u.txt.data);
 		e = -EBADMSG;
 	}

@@ -37,7 +37,12 @@ enum dns_type {
 	DNS_T_MX = 15,
 	DNS_T_TXT = 16,
 	DNS_T_AAAA = 28,
+	DNS_T_SRV = 33,
+	DNS_T_DS = 43,
+	DNS_T_DNSKEY = 48,
+	DNS_T_TLSA = 52,
 	DNS_T_SPF = 99,
+	DNS_T_CAA = 257,
 };
 
 enum dns_status {
@@ -59,10 +64,18 @@ struct dns_rr {
 		} mx;
 		char name[DNS_NAME_MAX]; /* PTR, CNAME, NS: lower case, no final dot */
 		struct {
+			uint16_t priority, weight, port;
+			char target[DNS_NAME_MAX];
+		} srv;
+		struct dns_bytes {
 			char *
 			    data; /* character-strings of one record concatenated, NUL-terminated */
-			size_t len; /* may hold NUL bytes: use len */
-		} txt;              /* TXT, SPF */
+			size_t len;   /* may hold NUL bytes: use len */
+			size_t nstr;  /* TXT: its nstr strings' lengths are the nstr bytes after the
+			                 NUL; 0 when not known (one string per 255 bytes) */
+		} txt;                /* TXT, SPF */
+		struct dns_bytes raw; /* DS, DNSKEY, TLSA, CAA: the wire-format rdata (nstr 0),
+		                         checked for its fixed fields (dns_rdata_parse) */
 	} u;
 };
 
@@ -75,6 +88,8 @@ struct dns_answer {
 
 struct dns_options {
 	const char *zone_file;     /* records that take precedence; NULL: none */
+	const char *zone_origin;   /* origin of relative names before any $ORIGIN in zone_file;
+	                              NULL: such names are errors */
 	const char *const *server; /* NULL-terminated "ADDR" / "ADDR:PORT" / "[v6]:PORT" forwarders;
 	                              NULL: /etc/resolv.conf */
 	bool dnssec;               /* validate with the root trust anchor when it is installed */
@@ -99,12 +114,21 @@ struct dns_zone;
 
 /*
  * Opens a resolver. A zone file with errors fails with -EINVAL and one "FILE:LINE: message"
- * per problem in *err (malloc'd, caller frees; may be NULL).
+ * per problem in *err (malloc'd, caller frees; may be NULL). A zone file that cannot be read
+ * fails with open's -errno (-ENOENT, -EACCES...), -EISDIR, or -ENODEV when it is not a regular
+ * file (a FIFO, a device); a bad zone_origin with -EDOM. Other failures are the resolver's:
+ * -EIO, -EINVAL without *err, -ENOMEM.
  */
 int dns_resolver_open(const struct dns_options *opt, struct dns_resolver **out, char **err);
 /* A resolver answering from zone alone (names outside it: NXDOMAIN). Takes ownership of zone. */
 int dns_resolver_from_zone(struct dns_zone *zone, struct dns_resolver **out);
 void dns_resolver_free(struct dns_resolver *r);
+/*
+ * Answers TXT queries for owner with this one record, whatever the zone file or the network
+ * say (testing a record before publishing it). Only before the first query: not thread-safe.
+ * 0, -EINVAL (a bad name, a CNAME there), -ENOMEM.
+ */
+int dns_resolver_set_txt(struct dns_resolver *r, const char *owner, const char *data, size_t len);
 
 /*
  * Looks name up (case-insensitive; a final dot is optional) for type; CNAME chains are followed
@@ -144,19 +168,44 @@ void dns_resolver_stats(const struct dns_resolver *r, struct dns_stats *out);
 int dns_reverse_name(const struct net_addr *a, char *buf, size_t len);
 const char *dns_status_name(enum dns_status s);
 
+/* Types whose data is in u.txt / u.raw (malloc'd, owned by the record). */
+static inline bool
+dns_type_has_bytes(uint16_t type)
+{
+	return type == DNS_T_TXT || type == DNS_T_SPF || type == DNS_T_DS || type == DNS_T_DNSKEY ||
+	       type == DNS_T_TLSA || type == DNS_T_CAA;
+}
+/* Bytes of the record's data allocation (0 for types without). */
+static inline size_t
+dns_rr_bytes(const struct dns_rr *rr)
+{
+	return dns_type_has_bytes(rr->type) ? rr->u.txt.len + 1 + rr->u.txt.nstr : 0;
+}
+
 /* Zones: an RFC 1035 master file ($ORIGIN, $TTL, @, relative names, ( ) continuation,
  * quoted strings with \DDD escapes, comments; types A AAAA MX TXT SPF PTR CNAME NS SOA). */
 int dns_zone_new(struct dns_zone **out);
 void dns_zone_free(struct dns_zone *z);
-/* Appends "FILE:LINE: message" lines to *err on -EINVAL. */
+/*
+ * Appends "FILE:LINE: message" lines to *err on -EINVAL. A relative name before any $ORIGIN
+ * is an error, as in BIND, unless dns_zone_set_origin gave one. Only regular files: -EISDIR,
+ * -ENODEV for anything else, -errno of open/read.
+ */
 int dns_zone_load_file(struct dns_zone *z, const char *path, char **err);
+/* As a file, except that relative names without an origin are rooted at "." (zones built in
+ * code and tests). */
 int dns_zone_load_string(struct dns_zone *z, const char *name, const char *text, size_t len,
                          char **err);
+/* The origin of relative names in files loaded from now on ("." : the root; NULL: none).
+ * -EINVAL for a bad name. */
+int dns_zone_set_origin(struct dns_zone *z, const char *origin);
 /* One record in presentation form: ("example.com", DNS_T_MX, "10 mx.example.com"). TXT rdata
  * is one or more quoted strings. */
 int dns_zone_add(struct dns_zone *z, const char *owner, enum dns_type type, const char *rdata);
 /* TXT record from raw bytes (split into 255-byte strings as needed); len may hold NULs. */
 int dns_zone_add_txt(struct dns_zone *z, const char *owner, const char *data, size_t len);
+/* Replaces owner's TXT and SPF records with this one TXT record (rampart spf --record). */
+int dns_zone_replace_txt(struct dns_zone *z, const char *owner, const char *data, size_t len);
 /* Every query for owner (any type) answers status (DNS_TIMEOUT or DNS_SERVFAIL). */
 int dns_zone_add_failure(struct dns_zone *z, const char *owner, enum dns_status status);
 /* Declares owner a zone apex, as an SOA would: names under it not in the zone are NXDOMAIN. */

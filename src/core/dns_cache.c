@@ -163,8 +163,7 @@ answer_bytes(const struct dns_answer *a)
 {
 	size_t b = a->n * sizeof(*a->rr);
 	for (size_t i = 0; i < a->n; i++)
-		if (a->rr[i].type == DNS_T_TXT || a->rr[i].type == DNS_T_SPF)
-			b += a->rr[i].u.txt.len + 1;
+		b += dns_rr_bytes(&a->rr[i]);
 	return b;
 }
 

@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "cleanup.h"
+#include "file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Caps: a zone users preview or tests build, not a TLD. */
@@ -46,12 +48,14 @@ struct dns_zone {
 	struct znode **slot; /* open addressing, power-of-two size */
 	size_t cap, used;
 	size_t records;
+	char origin[DNS_NAME_MAX]; /* for files without $ORIGIN; "" : the root */
+	bool has_origin;
 };
 
 static void
 rr_clear(struct dns_rr *rr)
 {
-	if (rr->type == DNS_T_TXT || rr->type == DNS_T_SPF)
+	if (dns_type_has_bytes(rr->type))
 		free(rr->u.txt.data);
 }
 
@@ -284,17 +288,23 @@ dns_answer_free(struct dns_answer *a)
 	*a = (struct dns_answer){0};
 }
 
+/* Copies len bytes and adds the NUL (callers' records need not hold one), then the string
+ * lengths that follow it when the record has them. */
 static int
 rr_copy(struct dns_rr *to, const struct dns_rr *from)
 {
 	*to = *from;
-	if (from->type != DNS_T_TXT && from->type != DNS_T_SPF)
+	if (!dns_type_has_bytes(from->type))
 		return 0;
-	to->u.txt.data = malloc(from->u.txt.len + 1);
+	const struct dns_bytes *t = &from->u.txt;
+	to->u.txt.data = malloc(t->len + 1 + t->nstr);
 	if (!to->u.txt.data)
 		return -ENOMEM;
-	memcpy(to->u.txt.data, from->u.txt.data, from->u.txt.len);
-	to->u.txt.data[from->u.txt.len] = '\0';
+	if (t->len)
+		memcpy(to->u.txt.data, t->data, t->len);
+	to->u.txt.data[t->len] = '\0';
+	if (t->nstr)
+		memcpy(to->u.txt.data + t->len + 1, t->data + t->len + 1, t->nstr);
 	return 0;
 }
 
@@ -667,6 +677,7 @@ struct zparse {
 	char origin[DNS_NAME_MAX]; /* "" : the root */
 	char owner[DNS_NAME_MAX];  /* the previous owner, for entries that omit it */
 	bool has_origin, has_owner;
+	bool strict; /* a file: relative names need an origin */
 	uint32_t ttl_default, ttl_last;
 	bool has_ttl_default, has_ttl_last;
 };
@@ -819,6 +830,12 @@ parse_name(struct zparse *p, size_t i, bool root_ok, char out[DNS_NAME_MAX])
 		return 0;
 	}
 	bool absolute = len > 0 && s[len - 1] == '.';
+	/* as BIND does: rooting it at "." would silently publish another name */
+	if (!absolute && !p->has_origin && p->strict) {
+		lex_error(&p->lx, line, "'%s': a relative name and no $ORIGIN (or --dns-origin)",
+		          s);
+		return -EINVAL;
+	}
 	snprintf(full, sizeof(full), "%s%s%s", s, absolute || !p->origin[0] ? "" : ".",
 	         absolute ? "" : p->origin);
 	if (dns_name_normalize(full, out) < 0) {
@@ -869,11 +886,14 @@ static int
 parse_txt(struct zparse *p, size_t i, struct dns_rr *rr)
 {
 	_cleanup_buf_ struct buf data = BUF_INIT(DNS_TXT_MAX - 1);
+	unsigned char lens[ENTRY_TOKENS_MAX];
+	size_t nstr = 0;
 	if (i == p->e->n) {
 		lex_error(&p->lx, p->e->line, "TXT needs at least one string");
 		return -EINVAL;
 	}
 	for (; i < p->e->n; i++) {
+		lens[nstr++] = (unsigned char)ptok(p, i)->len;
 		if (ptok(p, i)->len > CHARSTR_MAX) {
 			lex_error(&p->lx, ptok(p, i)->line,
 			          "string of %zu bytes: at most %d per string (split it)",
@@ -887,9 +907,15 @@ parse_txt(struct zparse *p, size_t i, struct dns_rr *rr)
 			return r;
 		}
 	}
-	rr->u.txt.len = data.len;
-	rr->u.txt.data = buf_steal(&data);
-	return rr->u.txt.data ? 0 : -ENOMEM;
+	size_t len = data.len;
+	char *text = buf_steal(&data), *all = text ? realloc(text, len + 1 + nstr) : NULL;
+	if (!all) {
+		free(text);
+		return -ENOMEM;
+	}
+	memcpy(all + len + 1, lens, nstr);
+	rr->u.txt = (struct dns_bytes){.data = all, .len = len, .nstr = nstr};
+	return 0;
 }
 
 static int
@@ -1169,16 +1195,19 @@ err_append(char **err, const struct buf *b)
 	return 0;
 }
 
-int
-dns_zone_load_string(struct dns_zone *z, const char *name, const char *text, size_t len, char **err)
+static int
+load_text(struct dns_zone *z, const char *name, const char *text, size_t len, bool strict,
+          char **err)
 {
 	_cleanup_buf_ struct buf errs = BUF_INIT(ZONE_ERR_TEXT_MAX);
 	_cleanup_(dns_zone_freep) struct dns_zone *tmp = NULL;
-	struct zparse p = {.lx = {.file = name ? name : "<zone>", .err = &errs}};
+	struct zparse p = {.lx = {.file = name ? name : "<zone>", .err = &errs}, .strict = strict};
 	int r = dns_zone_new(&tmp);
 	if (r < 0)
 		return r;
 	p.z = tmp;
+	memcpy(p.origin, z->origin, sizeof(p.origin));
+	p.has_origin = z->has_origin;
 	if (len > ZONE_FILE_MAX)
 		lex_error(&p.lx, 1, "larger than %u bytes", ZONE_FILE_MAX);
 	else if ((r = parse_text(&p, text, len)) < 0)
@@ -1190,40 +1219,65 @@ dns_zone_load_string(struct dns_zone *z, const char *name, const char *text, siz
 	return err_append(err, &errs) ?: -EINVAL;
 }
 
-static int
-read_all(int fd, struct buf *b)
+int
+dns_zone_load_string(struct dns_zone *z, const char *name, const char *text, size_t len, char **err)
 {
-	char chunk[65536];
-	for (;;) {
-		ssize_t k = read(fd, chunk, sizeof(chunk));
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			return 0;
-		int r = buf_append(b, chunk, (size_t)k);
-		if (r < 0)
-			return r;
-	}
+	return load_text(z, name, text, len, false, err);
 }
 
+static int
+too_large(const char *path, char **err)
+{
+	_cleanup_buf_ struct buf msg = BUF_INIT(ZONE_ERR_TEXT_MAX);
+	buf_printf(&msg, "%s:1: larger than %u bytes\n", path, ZONE_FILE_MAX);
+	return err_append(err, &msg) ?: -EINVAL;
+}
+
+/*
+ * Only regular files: a FIFO or a device would block or never end. Opened without blocking
+ * and read through the same descriptor, so no FIFO can be swapped in after the check.
+ */
 int
 dns_zone_load_file(struct dns_zone *z, const char *path, char **err)
 {
-	_cleanup_buf_ struct buf text = BUF_INIT(ZONE_FILE_MAX);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
 		return -errno;
-	int r = read_all(fd, &text);
-	if (r == -ENOBUFS) {
-		_cleanup_buf_ struct buf msg = BUF_INIT(ZONE_ERR_TEXT_MAX);
-		buf_printf(&msg, "%s:1: larger than %u bytes\n", path, ZONE_FILE_MAX);
-		return err_append(err, &msg) ?: -EINVAL;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode))
+		return -ENODEV;
+	if ((uint64_t)st.st_size > ZONE_FILE_MAX)
+		return too_large(path, err);
+	/* one byte more than stat says, to notice a file that grew meanwhile */
+	size_t room = (size_t)st.st_size + 1;
+	_cleanup_free_ char *data = malloc(room);
+	if (!data)
+		return -ENOMEM;
+	ssize_t n = file_read_capped(fd, data, room);
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n == room)
+		return too_large(path, err);
+	return load_text(z, path, data, (size_t)n, true, err);
+}
+
+int
+dns_zone_set_origin(struct dns_zone *z, const char *origin)
+{
+	char norm[DNS_NAME_MAX];
+	if (!origin) {
+		z->has_origin = false;
+		return 0;
 	}
-	if (r < 0)
-		return r;
-	return dns_zone_load_string(z, path, buf_cstr(&text), text.len, err);
+	if (strcmp(origin, ".") == 0)
+		norm[0] = '\0';
+	else if (dns_name_normalize(origin, norm) < 0)
+		return -EINVAL;
+	memcpy(z->origin, norm, sizeof(norm));
+	z->has_origin = true;
+	return 0;
 }
 
 /* Building zones in code */
@@ -1259,15 +1313,43 @@ dns_zone_add_txt(struct dns_zone *z, const char *owner, const char *data, size_t
 	if (dns_name_normalize(owner, name) < 0 || len >= DNS_TXT_MAX)
 		return -EINVAL;
 	struct dns_rr rr = {.type = DNS_T_TXT, .ttl = TTL_DEFAULT};
-	rr.u.txt.data = malloc(len + 1);
+	size_t nstr = len ? (len + CHARSTR_MAX - 1) / CHARSTR_MAX : 1;
+	rr.u.txt.data = malloc(len + 1 + nstr);
 	if (!rr.u.txt.data)
 		return -ENOMEM;
 	if (len > 0)
 		memcpy(rr.u.txt.data, data, len);
 	rr.u.txt.data[len] = '\0';
+	for (size_t k = 0; k < nstr; k++) /* split as it would be published */
+		rr.u.txt.data[len + 1 + k] =
+		    (char)(k + 1 < nstr ? CHARSTR_MAX : len - k * CHARSTR_MAX);
 	rr.u.txt.len = len;
+	rr.u.txt.nstr = nstr;
 	int r = zone_insert(z, name, &rr);
 	return r == -EEXIST ? -EINVAL : r;
+}
+
+int
+dns_zone_replace_txt(struct dns_zone *z, const char *owner, const char *data, size_t len)
+{
+	char name[DNS_NAME_MAX];
+	struct znode *n;
+	if (dns_name_normalize(owner, name) < 0 || len >= DNS_TXT_MAX)
+		return -EINVAL;
+	int r = node_get(z, name, &n);
+	if (r < 0)
+		return r;
+	size_t k = 0;
+	for (size_t i = 0; i < n->n; i++) {
+		if (n->rr[i].type == DNS_T_TXT || n->rr[i].type == DNS_T_SPF) {
+			rr_clear(&n->rr[i]);
+			z->records--;
+		} else {
+			n->rr[k++] = n->rr[i];
+		}
+	}
+	n->n = k;
+	return dns_zone_add_txt(z, name, data, len);
 }
 
 int

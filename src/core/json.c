@@ -47,7 +47,9 @@ json_escape_byte(struct buf *b, unsigned char c)
 	case '\r':
 		return buf_append_str(b, "\\r");
 	default:
-		return buf_printf(b, "\\u%04x", c);
+		if (c < 0x20 || c == 0x7f)
+			return buf_printf(b, "\\u%04x", c);
+		return buf_append_str(b, "\\ufffd"); /* not UTF-8: see json.h */
 	}
 }
 
@@ -73,4 +75,56 @@ json_string(struct buf *b, const char *s)
 		}
 	}
 	return r < 0 ? r : buf_append(b, "\"", 1);
+}
+
+bool
+json_utf8_valid(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = json_utf8_len(p);
+		if (n == 0)
+			return false;
+		p += n;
+	}
+	return true;
+}
+
+int
+json_base64(struct buf *b, const void *p, size_t n)
+{
+	static const char abc[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *s = p;
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && i < n; i += 3) {
+		uint32_t v = (uint32_t)s[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)s[i + 1] << 8;
+		if (i + 2 < n)
+			v |= s[i + 2];
+		char q[4] = {abc[v >> 18], abc[(v >> 12) & 63], abc[(v >> 6) & 63], abc[v & 63]};
+		if (i + 1 >= n)
+			q[2] = '=';
+		if (i + 2 >= n)
+			q[3] = '=';
+		r = buf_append(b, q, sizeof(q));
+	}
+	return r;
+}
+
+int
+json_member(struct buf *b, const char *key, const char *s)
+{
+	int r = buf_printf(b, "\"%s\":", key);
+	if (r >= 0)
+		r = json_string(b, s);
+	if (r >= 0 && !json_utf8_valid(s)) {
+		r = buf_printf(b, ",\"%s_raw\":\"", key);
+		if (r >= 0)
+			r = json_base64(b, s, strlen(s));
+		if (r >= 0)
+			r = buf_append(b, "\"", 1);
+	}
+	return r;
 }

@@ -239,9 +239,13 @@ lb_config_check_listener(void *obj, struct cfg_check *chk)
 		cfg_check_error(chk, "servers", "at most %d servers", LB_SERVERS_MAX);
 	for (size_t i = 0; i < l->servers.n; i++)
 		for (size_t j = 0; j < i; j++)
-			if (s[i].name && s[j].name && !strcmp(s[i].name, s[j].name))
-				cfg_check_error(chk, "servers", "server name '%s' is used twice",
-				                s[i].name);
+			if (s[i].name && s[j].name && !strcmp(s[i].name, s[j].name)) {
+				cfg_check_item_error(
+				    chk, "servers", i, "name",
+				    "server name '%s' is used twice (first at line %u)", s[i].name,
+				    cfg_check_item_line(chk, "servers", j, "name"));
+				break;
+			}
 	if (l->balance == LB_BALANCE_HEADER && (!l->hash_header || !*l->hash_header))
 		cfg_check_error(chk, "hash-header", "balance header needs hash-header");
 	if (l->mode == LB_MODE_TCP &&
@@ -271,6 +275,30 @@ static const struct cfg_schema lb_stats_schema = {
     .fields = lb_stats_fields,
 };
 
+/* Reported at the duplicate, once; items that failed to decode (NULL name, no bind) are
+ * skipped: listener checks run beside the items' own errors. */
+static void
+lb_config_check_unique(const struct lb_listener_cfg *l, size_t i, struct cfg_check *chk)
+{
+	bool name = false, bind = false;
+	for (size_t j = 0; j < i; j++) {
+		if (!name && l[i].name && l[j].name && !strcmp(l[i].name, l[j].name)) {
+			name = true;
+			cfg_check_item_error(chk, "listeners", i, "name",
+			                     "listener name '%s' is used twice (first at line %u)",
+			                     l[i].name,
+			                     cfg_check_item_line(chk, "listeners", j, "name"));
+		}
+		if (!bind && l[i].bind.family && net_addr_equal(&l[i].bind, &l[j].bind)) {
+			bind = true;
+			cfg_check_item_error(
+			    chk, "listeners", i, "bind",
+			    "two listeners bind the same address (first at line %u)",
+			    cfg_check_item_line(chk, "listeners", j, "bind"));
+		}
+	}
+}
+
 static void
 lb_config_check(void *obj, struct cfg_check *chk)
 {
@@ -281,14 +309,7 @@ lb_config_check(void *obj, struct cfg_check *chk)
 	if (c->ctl_socket && *c->ctl_socket && *c->ctl_socket != '/')
 		cfg_check_error(chk, "ctl-socket", "must be an absolute path (or \"\" for none)");
 	for (size_t i = 0; i < c->listeners.n; i++)
-		for (size_t j = 0; j < i; j++) {
-			if (l[i].name && l[j].name && !strcmp(l[i].name, l[j].name))
-				cfg_check_error(chk, "listeners",
-				                "listener name '%s' is used twice", l[i].name);
-			if (net_addr_equal(&l[i].bind, &l[j].bind))
-				cfg_check_error(chk, "listeners",
-				                "two listeners bind the same address");
-		}
+		lb_config_check_unique(l, i, chk);
 	c->enabled = c->listeners.n > 0;
 }
 

@@ -164,6 +164,8 @@ check_tags(struct dsig *s, const struct dkim_tag_list *l, enum dkim_canon *c)
 	if ((t = dkim_tag_find(l, "a")) && !dkim_tag_value_is(t, "rsa-sha1", true))
 		return verdict(s, DKIM_RESULT_PERMERROR, "unsupported algorithm a=%.*s",
 		               (int)(t->value_len > 32 ? 32 : t->value_len), t->value);
+	/* rsa-sha1 (RFC 8301) is said only of a signature whose a= was read */
+	s->res.weak = true;
 	if ((t = dkim_tag_find(l, "q")) && !dkim_tag_value_is(t, "dns", true))
 		return verdict(s, DKIM_RESULT_PERMERROR, "unsupported query method q=%.*s",
 		               (int)(t->value_len > 32 ? 32 : t->value_len), t->value);
@@ -247,7 +249,7 @@ sig_prepare(struct dsig *s, const struct rfc5322_header *h, size_t at)
 	size_t nn, n;
 	if (!l || !names || !idx)
 		return -ENOMEM;
-	s->res.dk = s->res.weak = s->pending = true;
+	s->res.dk = s->pending = true;
 	int r = dkim_tag_parse(f->raw + f->value_off, f->len - f->value_off - 2, l);
 	if (r < 0) {
 		verdict(s, DKIM_RESULT_NEUTRAL, "%s",

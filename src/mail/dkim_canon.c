@@ -529,8 +529,8 @@ int
 dkim_canon_body_update(struct dkim_canon_body *b, const char *data, size_t len)
 {
 	const char *p = data, *end = data + len;
-	/* past l= nothing counts: the length is known to reach it */
-	if (b->hashed >= b->limit || len == 0)
+	/* past l= the body is still measured (not hashed): a verifier says what is unsigned */
+	if (len == 0)
 		return b->err;
 	if (b->cr) {
 		b->cr = false;

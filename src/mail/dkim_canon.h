@@ -34,7 +34,7 @@ struct dkim_canon_body {
 	enum dkim_canon canon;
 	uint64_t limit;       /* l=: bytes of canonical body hashed at most */
 	uint64_t hashed;      /* bytes given to the digest */
-	uint64_t length;      /* canonical body length (exact while below the limit) */
+	uint64_t length;      /* canonical body length, past the limit too */
 	uint64_t empty_lines; /* held back: trailing empty lines are not part of the body */
 	bool cr;              /* the last chunk ended in CR: the next may start with LF */
 	bool in_line;         /* the current line has canonical content */

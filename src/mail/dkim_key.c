@@ -426,16 +426,71 @@ public_der(const struct dkim_key_private *k, unsigned char *der, size_t size, si
 int
 dkim_key_private_record(const struct dkim_key_private *k, struct buf *out)
 {
+	const struct dkim_key_record_opts none = {0};
+	return dkim_key_private_record_opts(k, &none, out);
+}
+
+/* dkim-quoted-printable (RFC 6376 §2.11), also escaping '"' and '\\' so that the text needs no
+ * quoting in a zone file. */
+static int
+note_qp(const char *note, struct buf *out)
+{
+	int r = 0;
+	for (const unsigned char *c = (const unsigned char *)note; *c && r == 0; c++) {
+		bool plain = *c > ' ' && *c < 0x7f && !strchr(";=\"\\", *c);
+		r = plain ? buf_append(out, (const char *)c, 1) : buf_printf(out, "=%02X", *c);
+	}
+	return r;
+}
+
+static int
+record_tags(const struct dkim_key_record_opts *o, struct buf *out)
+{
+	int r = 0;
+	if (o->testing)
+		r = buf_append_str(out, "t=y; ");
+	if (r == 0 && o->email_only)
+		r = buf_append_str(out, "s=email; ");
+	if (r == 0 && o->note)
+		r = buf_append_str(out, "n=") ?: note_qp(o->note, out) ?: buf_append_str(out, "; ");
+	return r;
+}
+
+int
+dkim_key_private_record_opts(const struct dkim_key_private *k, const struct dkim_key_record_opts *o,
+                             struct buf *out)
+{
 	unsigned char der[KEY_DER_MAX];
 	char b64[DKIM_B64_LEN(KEY_DER_MAX) + 1];
 	size_t len;
+	if (o->note && strlen(o->note) > DKIM_KEY_NOTE_MAX)
+		return -EINVAL;
 	int r = public_der(k, der, sizeof(der), &len);
 	if (r == 0)
 		r = dkim_b64_encode(der, len, b64, sizeof(b64));
 	if (r == 0)
-		r = buf_printf(out, "v=DKIM1; k=%s; p=%s",
-		               k->type == DKIM_KEY_RSA ? "rsa" : "ed25519", b64);
+		r = buf_printf(out, "v=DKIM1; k=%s; ", k->type == DKIM_KEY_RSA ? "rsa" : "ed25519");
+	if (r == 0)
+		r = record_tags(o, out);
+	if (r == 0)
+		r = buf_printf(out, "p=%s", b64);
 	return r;
+}
+
+bool
+dkim_key_matches(const struct dkim_key *pub, const struct dkim_key_private *priv)
+{
+	return pub->pkey && priv->pkey && EVP_PKEY_eq(pub->pkey, priv->pkey) == 1;
+}
+
+bool
+dkim_key_record_revoked(const char *txt, size_t len)
+{
+	struct dkim_tag_list l;
+	if (dkim_tag_parse(txt, len, &l) < 0)
+		return false;
+	const struct dkim_tag *p = dkim_tag_find(&l, "p");
+	return p && p->value_len == 0;
 }
 
 void

@@ -95,4 +95,20 @@ int dkim_key_private_sign(const struct dkim_key_private *k, enum dkim_hash hash,
 int dkim_key_private_pem(const struct dkim_key_private *k, struct buf *out);
 /* Appends the key record "v=DKIM1; k=rsa; p=..." of the public half. */
 int dkim_key_private_record(const struct dkim_key_private *k, struct buf *out);
+
+/* What a key record says besides the key (RFC 6376 §3.6.1). */
+struct dkim_key_record_opts {
+	bool testing;     /* t=y */
+	bool email_only;  /* s=email */
+	const char *note; /* n=, any bytes: written as dkim-quoted-printable; NULL: none */
+};
+/* The note's bytes at most (a record stays within a few TXT strings). */
+#define DKIM_KEY_NOTE_MAX 200
+/* dkim_key_private_record with those tags before p=: -EINVAL for a note too long. */
+int dkim_key_private_record_opts(const struct dkim_key_private *k,
+                                 const struct dkim_key_record_opts *o, struct buf *out);
+/* The public key pub is the public half of priv (key material compared, not text). */
+bool dkim_key_matches(const struct dkim_key *pub, const struct dkim_key_private *priv);
+/* The record is a tag list with an empty p= (a revoked key, RFC 6376 §3.6.1). */
+bool dkim_key_record_revoked(const char *txt, size_t len);
 void dkim_key_private_clear(struct dkim_key_private *k);

@@ -127,7 +127,12 @@ dkim_result_json(const struct dkim_sig_result *r, struct buf *out)
 	if (e == 0)
 		e = json_str(out, "b", r->b);
 	if (e == 0)
-		e = buf_printf(out, ",\"key_bits\":%u,\"testing\":%s,\"weak\":%s}", r->key_bits,
+		e = buf_printf(out, ",\"key_bits\":%u,\"testing\":%s,\"weak\":%s", r->key_bits,
 		               r->testing ? "true" : "false", r->weak ? "true" : "false");
+	/* DomainKeys has no l= */
+	if (e == 0 && !r->dk)
+		e = buf_printf(out, ",\"body_extends_past_l\":%s", r->past_l ? "true" : "false");
+	if (e == 0)
+		e = buf_append(out, "}", 1);
 	return e;
 }

@@ -24,6 +24,7 @@ struct dkim_sig_result {
 	bool dk;      /* DomainKeys (method "domainkeys") rather than DKIM */
 	bool testing; /* the key says t=y: the domain is testing DKIM */
 	bool weak;    /* rsa-sha1 (RFC 8301): verified, but not secure */
+	bool past_l;  /* the body goes on past l=: what follows it is not signed */
 	unsigned key_bits;
 	char reason[192];
 	char domain[DNS_NAME_MAX];   /* d= */

@@ -54,6 +54,7 @@ struct dkim_verify {
 	size_t n, ignored;
 	struct vbody **body;
 	size_t nbody;
+	bool no_from; /* the message has no From field */
 };
 
 /* What one signature says, tag by tag, while it is checked. */
@@ -487,6 +488,18 @@ check_tags(const struct dkim_verify *v, struct sig *s, struct sigtags *st)
 	       check_base64(s, st) && check_identity(s, st) && check_times(v, s);
 }
 
+/* A signature of a message without From authenticates no author: DMARC and every reader
+ * go by From. Such a signature that verifies is refused (policy); one that does not still
+ * fails as it would. */
+static bool
+has_from(const struct rfc5322_header *h)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (rfc5322_field_is(&h->f[i], "From"))
+			return true;
+	return false;
+}
+
 /* Checks one DKIM-Signature field h->f[idx] as far as the header allows. */
 static int
 sig_prepare(struct dkim_verify *v, struct sig *s, const struct rfc5322_header *h, size_t idx)
@@ -509,6 +522,7 @@ sig_prepare(struct dkim_verify *v, struct sig *s, const struct rfc5322_header *h
 int
 dkim_verify_header(struct dkim_verify *v, const struct rfc5322_header *h)
 {
+	v->no_from = !has_from(h);
 	for (size_t i = 0; i < h->n; i++) {
 		if (!rfc5322_field_is(&h->f[i], "DKIM-Signature"))
 			continue;
@@ -589,18 +603,27 @@ check_key(const struct dkim_verify *v, struct sig *s)
 	return true;
 }
 
+/* A pass, with what a receiver should still know in its reason. */
 static void
 pass(struct sig *s)
 {
-	const char *weak = s->res.weak ? "rsa-sha1 is not secure (RFC 8301)" : "";
-	const char *test = s->res.testing ? "key in testing mode (t=y)" : "";
-	if (!*weak && !*test) {
-		s->res.result = DKIM_RESULT_PASS;
-		s->res.reason[0] = '\0';
-		s->pending = false;
-		return;
+	const char *notes[3] = {
+	    s->res.weak ? "rsa-sha1 is not secure (RFC 8301)" : NULL,
+	    s->res.testing ? "key in testing mode (t=y)" : NULL,
+	    /* OpenDKIM and Mail::DKIM flag it too: text after l= can be anything */
+	    s->res.past_l ? "body extends past l=" : NULL,
+	};
+	size_t off = 0;
+	s->res.reason[0] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(notes); i++) {
+		if (!notes[i] || off >= sizeof(s->res.reason))
+			continue;
+		int n = snprintf(s->res.reason + off, sizeof(s->res.reason) - off, "%s%s",
+		                 off ? "; " : "", notes[i]);
+		off += n > 0 ? (size_t)n : 0;
 	}
-	verdict(s, DKIM_RESULT_PASS, "%s%s%s", weak, *weak && *test ? "; " : "", test);
+	s->res.result = DKIM_RESULT_PASS;
+	s->pending = false;
 }
 
 static int
@@ -614,6 +637,7 @@ sig_complete(struct dkim_verify *v, struct sig *s)
 		verdict(s, DKIM_RESULT_FAIL, "body shorter than l=");
 		return 0;
 	}
+	s->res.past_l = s->limit != DKIM_CANON_NO_LIMIT && b->c.length > s->limit;
 	if (b->whole) {
 		memcpy(s->hd, b->digest, b->dlen);
 		s->hd_len = b->dlen;
@@ -626,6 +650,9 @@ sig_complete(struct dkim_verify *v, struct sig *s)
 		return r;
 	if (r == 0)
 		verdict(s, DKIM_RESULT_FAIL, "signature did not verify");
+	else if (v->no_from)
+		verdict(s, DKIM_RESULT_POLICY,
+		        "verified, but the message has no From field (RFC 5322 3.6, RFC 6376 5.4)");
 	else
 		pass(s);
 	return 0;

@@ -68,7 +68,7 @@ row_local_key(struct selector *sel, const struct dkim_key *k, const struct mail_
 	if (in->n_keys == 0)
 		return 0;
 	for (size_t i = 0; i < in->n_keys; i++)
-		if (EVP_PKEY_eq(k->pkey, in->keys[i].pkey) == 1)
+		if (dkim_key_matches(k, &in->keys[i]))
 			return mail_check_add(out, row_name(sel, "local-key"), MAIL_CHECK_OK, NULL,
 			                      "the public half of local key %zu", i + 1);
 	return mail_check_add(out, row_name(sel, "local-key"), MAIL_CHECK_FAIL,

@@ -18,6 +18,7 @@ struct spf_ctx {
 	struct net_addr ip; /* IPv4-mapped made IPv4 */
 	struct spf_macro_vars vars;
 	uint64_t deadline_ms;
+	unsigned depth; /* for the trace */
 	bool p_done;
 	char p[DNS_NAME_MAX];
 };
@@ -112,6 +113,24 @@ spf_eval_domain_ok(const char *domain)
 	return label > 0 && dot;
 }
 
+static void
+trace(struct spf_ctx *c, enum spf_trace_kind kind, const char *text, size_t len,
+      const struct spf_trace *extra)
+{
+	struct spf_trace t = extra ? *extra : (struct spf_trace){0};
+	t.kind = kind;
+	t.depth = c->depth;
+	t.text = text;
+	t.len = len;
+	c->req->trace(c->req->trace_arg, &t);
+}
+
+#define TRACE(c, ...)                                                                              \
+	do {                                                                                       \
+		if ((c)->req->trace)                                                               \
+			trace(c, __VA_ARGS__);                                                     \
+	} while (0)
+
 /*
  * One DNS query within the budget. A name DNS cannot carry is answered as not existing, as
  * §4.3 does for the initial domain. 0, or T_ERROR (temperror) when the budget is spent.
@@ -122,10 +141,14 @@ query(struct spf_ctx *c, const char *name, enum dns_type type, struct dns_answer
 	*a = (struct dns_answer){.status = DNS_NXDOMAIN};
 	if (!name_ok(name))
 		return 0;
-	if (now_ms() >= c->deadline_ms)
+	if (now_ms() >= c->deadline_ms) {
+		TRACE(c, SPF_TRACE_QUERY, name, strlen(name), &(struct spf_trace){.type = type});
 		return fail_str(c, SPF_TEMPERROR, "time limit for the check exceeded", name);
+	}
 	c->out->queries++;
 	int r = dns_query(c->dns, name, type, a);
+	TRACE(c, SPF_TRACE_QUERY, name, strlen(name),
+	      &(struct spf_trace){.type = type, .answer = r == 0 ? a : NULL});
 	if (r == -EINVAL) {
 		*a = (struct dns_answer){.status = DNS_NXDOMAIN};
 		return 0;
@@ -144,6 +167,9 @@ dns_temporary(const struct dns_answer *a)
 static int
 dns_error(struct spf_ctx *c, const struct dns_answer *a, const char *name)
 {
+	uint64_t deadline = dns_deadline_get();
+	if (a->status == DNS_TIMEOUT && deadline && dns_monotonic_ms() >= deadline)
+		return fail_str(c, SPF_TEMPERROR, "time limit for the check exceeded", name);
 	return fail_str(c, SPF_TEMPERROR, a->status == DNS_TIMEOUT ? "DNS timeout" : "DNS failure",
 	                name);
 }
@@ -520,7 +546,10 @@ static int
 eval_record(struct spf_ctx *c, const struct spf_record *rec, const char *cur, unsigned depth)
 {
 	for (size_t i = 0; i < rec->n; i++) {
-		int r = eval_term(c, rec, &rec->terms[i], cur, depth);
+		const struct spf_term *t = &rec->terms[i];
+		int r = eval_term(c, rec, t, cur, depth);
+		TRACE(c, SPF_TRACE_TERM, rec->text + t->text.off, t->text.len,
+		      &(struct spf_trace){.match = r});
 		if (r == T_ERROR)
 			return T_ERROR;
 		if (r == T_MATCH)
@@ -546,7 +575,7 @@ follow_redirect(struct spf_ctx *c, const struct spf_record *rec, char cur[DNS_NA
  * includes above; redirect says a redirect= led here, where "none" is a permerror.
  */
 static int
-check_host(struct spf_ctx *c, const char *domain, unsigned depth, bool redirect)
+check_host_run(struct spf_ctx *c, const char *domain, unsigned depth, bool redirect)
 {
 	char cur[DNS_NAME_MAX];
 	/* §4.3: a malformed domain (too long included) has no policy */
@@ -562,6 +591,7 @@ check_host(struct spf_ctx *c, const char *domain, unsigned depth, bool redirect)
 			return fail_str(c, SPF_PERMERROR, "redirect domain has no SPF record", cur);
 		if (r != T_MATCH)
 			return r == T_NOMATCH ? SPF_NONE : T_ERROR;
+		TRACE(c, SPF_TRACE_RECORD, rec->text, strlen(rec->text), NULL);
 		r = eval_record(c, rec, cur, depth);
 		if (r != -2)
 			return r;
@@ -569,8 +599,33 @@ check_host(struct spf_ctx *c, const char *domain, unsigned depth, bool redirect)
 			return SPF_NEUTRAL;
 		if (follow_redirect(c, rec, cur) < 0)
 			return T_ERROR;
+		TRACE(c, SPF_TRACE_CHECK, cur, strlen(cur), NULL);
 		redirect = true;
 	}
+}
+
+/* What the trace sees of a check_host() that ended in error: the check's error so far. */
+static enum spf_result
+trace_result(const struct spf_ctx *c, int r)
+{
+	if (r >= 0)
+		return (enum spf_result)r;
+	return c->out->result == SPF_TEMPERROR ? SPF_TEMPERROR : SPF_PERMERROR;
+}
+
+static int
+check_host(struct spf_ctx *c, const char *domain, unsigned depth, bool redirect)
+{
+	if (!c->req->trace)
+		return check_host_run(c, domain, depth, redirect);
+	unsigned outer = c->depth;
+	c->depth = depth;
+	trace(c, SPF_TRACE_CHECK, domain, strlen(domain), NULL);
+	int r = check_host_run(c, domain, depth, redirect);
+	trace(c, SPF_TRACE_RESULT, domain, strlen(domain),
+	      &(struct spf_trace){.result = trace_result(c, r)});
+	c->depth = outer;
+	return r;
 }
 
 /* "local@domain" into out->sender, with postmaster for a missing local part (§4.3). */
@@ -714,7 +769,14 @@ spf_eval_check(struct dns_resolver *dns, const struct spf_request *req, struct s
 		out->reason = "request cannot be evaluated";
 		return r;
 	}
+	/* the budget bounds each query too, not only the start of the next one; a caller's
+	 * tighter deadline (the milter's per-message one) stands */
+	uint64_t outer = dns_deadline_get(),
+	         mine =
+	             dns_monotonic_ms() + (req->budget_ms ? req->budget_ms : SPF_BUDGET_MS_DEFAULT);
+	dns_deadline_set(outer && outer < mine ? outer : mine);
 	r = check_host(&c, out->domain, 0, false);
+	dns_deadline_set(outer);
 	/* an error recorded on a side path (%{p} past the time budget) stands */
 	if (out->result == SPF_TEMPERROR || out->result == SPF_PERMERROR)
 		r = out->result;

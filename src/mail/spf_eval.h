@@ -34,6 +34,27 @@ enum spf_identity {
 	SPF_ID_PRA,      /* Sender ID purported responsible address (RFC 4407) */
 };
 
+/* What a trace callback is told, in the order it happens. */
+enum spf_trace_kind {
+	SPF_TRACE_CHECK,  /* check_host() of text starts (an include, a redirect) */
+	SPF_TRACE_QUERY,  /* a DNS query of text/type was made: answer (NULL: not sent, the
+	                     time limit had passed) */
+	SPF_TRACE_RECORD, /* text is the SPF record found */
+	SPF_TRACE_TERM,   /* the term text (as written) was evaluated: match */
+	SPF_TRACE_RESULT, /* check_host() of text came to result */
+};
+
+struct spf_trace {
+	enum spf_trace_kind kind;
+	unsigned depth; /* includes above this point */
+	const char *text;
+	size_t len;
+	enum dns_type type;              /* QUERY */
+	const struct dns_answer *answer; /* QUERY */
+	int match;                       /* TERM: 1 match, 0 no match, -1 error */
+	enum spf_result result;          /* RESULT */
+};
+
 struct spf_request {
 	struct net_addr ip;   /* the SMTP client; IPv4-mapped IPv6 is treated as IPv4 */
 	const char *sender;   /* MAIL FROM (or the PRA); "" or NULL: postmaster@helo */
@@ -47,6 +68,9 @@ struct spf_request {
 	const char *default_exp;
 	/* parsed records to reuse (one per thread); NULL: parse every record fetched */
 	struct spf_record_cache *cache;
+	/* told every step of the check (spfquery's debug output); NULL: none */
+	void (*trace)(void *arg, const struct spf_trace *t);
+	void *trace_arg;
 };
 
 struct spf_outcome {

@@ -18,12 +18,13 @@ void port_diag_close(struct mnl_socket *nl);
 
 /*
  * Appends the sockets f asks for, tagged with netns, to out: one dump per protocol and
- * family, the kernel keeping only the wanted states and (with f->port) the wanted local port.
+ * family (one for unix sockets), the kernel keeping only the wanted states and, with one
+ * target, the wanted local ports; the rest is filtered here.
  * -ENOENT when the kernel has no diag module for a protocol f asks for; *missing then holds
  * the PORT_PROTO_* bits that were not dumped (others were).
  */
 int port_diag_dump(struct mnl_socket *nl, const struct port_filter *f, uint64_t netns,
                    struct port_sock_list *out, unsigned *missing);
 
-/* The inet_diag program "local port == port", PORT_DIAG_BYTECODE_LEN bytes, into bc. */
-void port_diag_bytecode(uint16_t port, void *bc);
+/* The inet_diag program "lo <= local port <= hi", PORT_DIAG_BYTECODE_LEN bytes, into bc. */
+void port_diag_bytecode(uint16_t lo, uint16_t hi, void *bc);

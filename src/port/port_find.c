@@ -11,19 +11,21 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Sockets of our own namespace, from sock_diag or, where it is missing, from /proc/net. */
 static int
-find_own(const struct port_query *q, struct port_result *r)
+find_own(const struct port_query *q, const struct port_filter *f, struct port_result *r)
 {
 	struct mnl_socket *nl = NULL;
-	unsigned missing = q->filter.protos;
+	unsigned missing = f->protos;
 	int ret = 0;
 
 	if (!q->no_diag && port_diag_open(&nl) == 0) {
-		ret = port_diag_dump(nl, &q->filter, r->self_netns, &r->socks, &missing);
+		ret = port_diag_dump(nl, f, r->self_netns, &r->socks, &missing);
 		port_diag_close(nl);
 		if (ret < 0 && ret != -ENOENT)
 			return ret;
@@ -31,15 +33,17 @@ find_own(const struct port_query *q, struct port_result *r)
 	if (!missing)
 		return 0;
 	r->fallback = true;
-	return port_fallback_dump(r->proc_fd, 0, &q->filter, missing, r->self_netns, &r->socks);
+	ret = port_fallback_dump(r->proc_fd, 0, f, missing, r->self_netns, &r->socks);
+	/* /proc/net/unix has no state filter we trust nor uids: unix sockets need sock_diag */
+	return ret >= 0 && (missing & PORT_PROTO_UNIX) ? -EPROTONOSUPPORT : ret;
 }
 
 static int
-find_in_netns(const struct port_query *q, struct port_result *r, int self_fd,
-              const struct port_netns *ns)
+find_in_netns(const struct port_query *q, const struct port_filter *f, struct port_result *r,
+              int self_fd, const struct port_netns *ns)
 {
 	struct mnl_socket *nl = NULL;
-	unsigned missing = q->filter.protos;
+	unsigned missing = f->protos;
 
 	int ret =
 	    q->no_diag ? -EPROTONOSUPPORT : port_netns_diag_open(r->proc_fd, self_fd, ns, &nl);
@@ -50,7 +54,7 @@ find_in_netns(const struct port_query *q, struct port_result *r, int self_fd,
 		return 0;
 	}
 	if (ret == 0) {
-		ret = port_diag_dump(nl, &q->filter, ns->inode, &r->socks, &missing);
+		ret = port_diag_dump(nl, f, ns->inode, &r->socks, &missing);
 		port_diag_close(nl);
 		if (ret < 0 && ret != -ENOENT)
 			return ret;
@@ -60,7 +64,7 @@ find_in_netns(const struct port_query *q, struct port_result *r, int self_fd,
 	if (!missing || ns->pid <= 0)
 		return 0;
 	r->fallback = true;
-	return port_fallback_dump(r->proc_fd, ns->pid, &q->filter, missing, ns->inode, &r->socks);
+	return port_fallback_dump(r->proc_fd, ns->pid, f, missing, ns->inode, &r->socks);
 }
 
 static int
@@ -75,7 +79,7 @@ find_other(const struct port_query *q, struct port_result *r)
 	for (size_t i = 0; i < r->netns.n; i++) {
 		if (r->netns.v[i].inode == r->self_netns)
 			continue;
-		ret = find_in_netns(q, r, self_fd, &r->netns.v[i]);
+		ret = find_in_netns(q, &q->filter, r, self_fd, &r->netns.v[i]);
 		if (ret < 0)
 			return ret;
 	}
@@ -114,6 +118,51 @@ find_owners(const struct port_query *q, struct port_result *r)
 	return ret;
 }
 
+/* The unique inodes of owners (sorted by inode) into *out. */
+static int
+owner_inodes(const struct port_owner_list *l, uint32_t **out, size_t *n)
+{
+	*n = 0;
+	*out = calloc(l->n ? l->n : 1, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	for (size_t i = 0; i < l->n; i++)
+		if (*n == 0 || l->v[i].inode != (*out)[*n - 1])
+			(*out)[(*n)++] = l->v[i].inode;
+	return 0;
+}
+
+/* The sockets one process holds, looked up in the namespace it is in. */
+static int
+find_of_pid(const struct port_query *q, struct port_result *r)
+{
+	_cleanup_free_ struct port_filter *f = malloc(sizeof(*f));
+	_cleanup_free_ uint32_t *inodes = NULL;
+	struct port_netns ns = {.pid = q->pid};
+	struct stat st;
+
+	if (!f)
+		return -ENOMEM;
+	*f = q->filter;
+	int ret = port_proc_fd_sockets(r->proc_fd, q->pid, &r->owners);
+	if (ret < 0)
+		return ret == -ENOENT ? -ESRCH : ret;
+	if ((ret = owner_inodes(&r->owners, &inodes, &f->ninodes)) < 0 || f->ninodes == 0)
+		return ret;
+	f->inodes = inodes;
+	snprintf(ns.path, sizeof(ns.path), "%d/ns/net", (int)q->pid);
+	if (fstatat(r->proc_fd, ns.path, &st, 0) < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	ns.inode = st.st_ino;
+	if (ns.inode == r->self_netns)
+		return find_own(q, f, r);
+	_cleanup_close_ int self_fd = openat(r->proc_fd, "self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self_fd < 0)
+		return -errno;
+	ret = find_in_netns(q, f, r, self_fd, &ns);
+	return ret >= 0 && r->denied_netns ? -EPERM : ret;
+}
+
 int
 port_find(const struct port_query *q, struct port_result *r)
 {
@@ -122,11 +171,15 @@ port_find(const struct port_query *q, struct port_result *r)
 	if (r->proc_fd < 0)
 		return -errno;
 	int ret = port_netns_self(r->proc_fd, &r->self_netns);
-	if (ret >= 0)
-		ret = find_own(q, r);
-	if (ret >= 0 && q->all_netns)
+	if (ret >= 0 && q->pid > 0)
+		ret = find_of_pid(q, r);
+	else if (ret >= 0)
+		ret = find_own(q, &q->filter, r);
+	if (ret >= 0 && q->all_netns && q->pid <= 0)
 		ret = find_other(q, r);
-	if (ret >= 0 && r->socks.n)
+	else if (ret >= 0)
+		ret = port_netns_named(r->proc_fd, &r->netns);
+	if (ret >= 0 && r->socks.n && q->pid <= 0)
 		ret = find_owners(q, r);
 	port_sock_list_sort(&r->socks);
 	return ret < 0 ? ret : 0;

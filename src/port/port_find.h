@@ -13,6 +13,7 @@ struct port_query {
 	struct port_filter filter;
 	bool all_netns;   /* also every other network namespace */
 	bool no_diag;     /* read /proc/net text even when sock_diag works */
+	int32_t pid;      /* > 0: only the sockets this process holds (all_netns is ignored) */
 	unsigned threads; /* for the /proc scan; 0: one per CPU */
 };
 
@@ -28,6 +29,10 @@ struct port_result {
 	bool fallback;       /* some sockets came from /proc/net text */
 };
 
-/* Fills r (which the caller frees with port_result_free even on failure). */
+/*
+ * Fills r (which the caller frees with port_result_free even on failure). With q->pid:
+ * -ESRCH when there is no such process, -EACCES/-EPERM when its files or namespace may not
+ * be read. -EPROTONOSUPPORT: unix sockets were asked for and there is no sock_diag for them.
+ */
 int port_find(const struct port_query *q, struct port_result *r);
 void port_result_free(struct port_result *r);

@@ -140,6 +140,19 @@ port_netns_list(int proc_fd, struct port_netns_list *out, size_t *denied)
 	return 0;
 }
 
+int
+port_netns_named(int proc_fd, struct port_netns_list *out)
+{
+	struct stat st;
+
+	if (fstatat(proc_fd, "self/ns/net", &st, 0) < 0)
+		return -errno;
+	int r = list_named(st.st_dev, out);
+	if (r >= 0 && out->n > 1)
+		qsort(out->v, out->n, sizeof(*out->v), netns_cmp);
+	return r;
+}
+
 const struct port_netns *
 port_netns_find(const struct port_netns_list *l, uint64_t inode)
 {

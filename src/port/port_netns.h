@@ -29,6 +29,8 @@ int port_netns_self(int proc_fd, uint64_t *inode);
  * processes whose namespace we may not look at.
  */
 int port_netns_list(int proc_fd, struct port_netns_list *out, size_t *denied);
+/* Only the namespaces /run/netns names (cheap: for showing names, not for entering). */
+int port_netns_named(int proc_fd, struct port_netns_list *out);
 void port_netns_list_free(struct port_netns_list *l);
 const struct port_netns *port_netns_find(const struct port_netns_list *l, uint64_t inode);
 

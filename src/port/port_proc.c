@@ -5,6 +5,7 @@
 #include "core/file.h"
 #include "port_cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -115,8 +116,9 @@ port_proc_cmdline_join(char *s, size_t len)
 {
 	while (len > 0 && s[len - 1] == '\0')
 		len--;
+	/* newlines and tabs stay: JSON keeps them exactly, text output escapes them */
 	for (size_t i = 0; i < len; i++)
-		if (s[i] == '\0' || s[i] == '\n' || s[i] == '\t')
+		if (s[i] == '\0')
 			s[i] = ' ';
 	s[len] = '\0';
 }
@@ -205,4 +207,45 @@ port_proc_info_read(int proc_fd, pid_t pid, bool full, struct port_proc_info *ou
 	if (r >= 0 && full && (r = read_full(proc_fd, pid, out)) < 0)
 		port_proc_info_free(out);
 	return r;
+}
+
+static int
+fd_entry(int dfd, const char *name, int32_t pid, struct port_owner_list *out)
+{
+	char link[40];
+	uint64_t inode;
+	char *end;
+	long fd = strtol(name, &end, 10);
+
+	if (name[0] < '0' || name[0] > '9' || *end || fd > INT32_MAX)
+		return 0;
+	ssize_t len = readlinkat(dfd, name, link, sizeof(link));
+	if (len < 0)
+		return errno == EACCES || errno == EPERM ? -errno : 0; /* ENOENT: just closed */
+	if (port_proc_socket_link(link, (size_t)len, &inode) < 0 || inode > UINT32_MAX)
+		return 0;
+	return port_owner_list_add(out, (uint32_t)inode, pid, (int32_t)fd);
+}
+
+int
+port_proc_fd_sockets(int proc_fd, pid_t pid, struct port_owner_list *out)
+{
+	char path[32];
+
+	snprintf(path, sizeof(path), "%d/fd", (int)pid);
+	int dfd = openat(proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -ENOMEM;
+	}
+	int r = 0;
+	for (struct dirent *e; r >= 0 && (e = readdir(d));)
+		r = fd_entry(dirfd(d), e->d_name, (int32_t)pid, out);
+	closedir(d);
+	if (r >= 0 && out->n > 1)
+		qsort(out->v, out->n, sizeof(*out->v), port_owner_cmp);
+	return r < 0 ? r : 0;
 }

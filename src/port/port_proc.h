@@ -49,6 +49,12 @@ int port_proc_info_read(int proc_fd, pid_t pid, bool full, struct port_proc_info
 /* NULL-safe. */
 void port_proc_info_free(struct port_proc_info *p);
 
+/*
+ * Every socket descriptor of process pid into out, sorted with port_owner_cmp. -ENOENT: no
+ * such process; -EACCES/-EPERM: its descriptors may not be read.
+ */
+int port_proc_fd_sockets(int proc_fd, pid_t pid, struct port_owner_list *out);
+
 /* "socket:[12345]" of len bytes (not NUL-terminated) -> 12345; -EINVAL for anything else. */
 int port_proc_socket_link(const char *s, size_t len, uint64_t *inode);
 /* NUL-separated arguments (len bytes) into a line of space-joined arguments, in place. */

@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 int
 port_sock_list_add(struct port_sock_list *l, const struct port_sock *s)
@@ -13,11 +14,11 @@ port_sock_list_add(struct port_sock_list *l, const struct port_sock *s)
 		size_t cap = l->cap ? l->cap * 2 : 16;
 		if (cap > PORT_SOCK_MAX)
 			cap = PORT_SOCK_MAX;
-		if (cap <= l->n)
-			return -ENOBUFS;
-		struct port_sock *v = reallocarray(l->v, cap, sizeof(*v));
-		if (!v)
-			return -ENOMEM;
+		struct port_sock *v = cap <= l->n ? NULL : reallocarray(l->v, cap, sizeof(*v));
+		if (!v) {
+			free(s->name);
+			return cap <= l->n ? -ENOBUFS : -ENOMEM;
+		}
 		l->v = v;
 		l->cap = cap;
 	}
@@ -30,6 +31,8 @@ port_sock_list_free(struct port_sock_list *l)
 {
 	if (!l)
 		return;
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].name);
 	free(l->v);
 	*l = (struct port_sock_list){0};
 }
@@ -47,6 +50,9 @@ sock_cmp(const void *pa, const void *pb)
 	int r;
 
 	if ((r = cmp_u64(a->proto, b->proto)) || (r = cmp_u64(a->local.family, b->local.family)))
+		return r;
+	if (a->proto == PORT_PROTO_UNIX &&
+	    (r = strcmp(a->name ? a->name : "", b->name ? b->name : "")))
 		return r;
 	if ((r = memcmp(a->local.u.bytes, b->local.u.bytes, sizeof(a->local.u.bytes))))
 		return r;
@@ -85,14 +91,31 @@ port_sock_state_name(uint8_t state)
 const char *
 port_sock_proto_name(uint8_t proto)
 {
-	return proto == PORT_PROTO_UDP ? "udp" : "tcp";
+	return proto == PORT_PROTO_UNIX ? "unix" : proto == PORT_PROTO_UDP ? "udp" : "tcp";
+}
+
+const char *
+port_sock_type_name(uint8_t type)
+{
+	switch (type) {
+	case SOCK_STREAM:
+		return "stream";
+	case SOCK_DGRAM:
+		return "dgram";
+	case SOCK_SEQPACKET:
+		return "seqpacket";
+	default:
+		return "unknown";
+	}
 }
 
 uint32_t
 port_filter_states(const struct port_filter *f, uint8_t proto)
 {
-	if (f->all_states)
+	if (f->all_states || f->inodes)
 		return ~(uint32_t)0;
+	if (proto == PORT_PROTO_UNIX) /* listening, and bound datagram sockets (as UDP) */
+		return 1u << TCP_LISTEN | 1u << TCP_CLOSE;
 	/* An unconnected UDP socket is in TCP_CLOSE: that is "listening" for ss -l too. */
 	return proto == PORT_PROTO_UDP ? 1u << TCP_CLOSE : 1u << TCP_LISTEN;
 }
@@ -126,14 +149,52 @@ addr_match(const struct net_addr *want, const struct port_sock *s)
 	return q.family == AF_INET6 || !s->v6only;
 }
 
+static bool
+inode_wanted(const struct port_filter *f, uint32_t inode)
+{
+	size_t lo = 0, hi = f->ninodes;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (f->inodes[mid] == inode)
+			return true;
+		if (f->inodes[mid] < inode)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static bool
+target_match(const struct port_target *t, const struct port_sock *s)
+{
+	if (s->proto == PORT_PROTO_UNIX)
+		return t->path && s->name && strcmp(t->path, s->name) == 0;
+	if (t->path || s->local.port < t->lo || s->local.port > t->hi)
+		return false;
+	return t->addr.family == 0 || addr_match(&t->addr, s);
+}
+
+static bool
+targets_match(const struct port_filter *f, const struct port_sock *s)
+{
+	for (size_t i = 0; i < f->ntargets; i++)
+		if (target_match(&f->targets[i], s))
+			return true;
+	return f->ntargets == 0;
+}
+
 bool
 port_filter_match(const struct port_filter *f, const struct port_sock *s)
 {
 	if (!(f->protos & s->proto))
 		return false;
+	if (f->inodes) /* a process's sockets, in every state */
+		return s->inode && inode_wanted(f, s->inode) && targets_match(f, s);
 	if (s->state >= 32 || !(port_filter_states(f, s->proto) & (1u << s->state)))
 		return false;
-	if (f->port && s->local.port != f->port)
+	if (s->proto == PORT_PROTO_UNIX && !f->all_states && s->state == TCP_CLOSE && !s->name)
 		return false;
-	return f->addr.family == 0 || addr_match(&f->addr, s);
+	return targets_match(f, s);
 }

@@ -35,10 +35,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t inode;
 	port_proc_socket_link(s, size, &inode);
 
-	struct port_filter f;
+	struct port_target t[2];
 	unsigned proto;
 	int sig;
-	port_args_target(s, &f);
+	port_args_target(s, t);
 	port_args_proto(s, &proto);
 	port_args_signal(s, &sig);
 

@@ -120,7 +120,11 @@ def test_ptr(q):
 def test_cname_followed_and_asked_for(q):
     r = q("www.example.com")
     assert r.returncode == 0
-    assert len(records(r.stdout)[1]) == 2
+    # as dig shows it (issue 21): the CNAME, then the target's records under the target's name
+    lines = records(r.stdout)[1]
+    assert lines[0] == "www.example.com. 300 IN CNAME mx1.example.com."
+    assert sorted(lines[1:]) == ["mx1.example.com. 300 IN A 192.0.2.1",
+                                 "mx1.example.com. 300 IN A 192.0.2.2"]
     r = q("www.example.com", "CNAME")
     assert records(r.stdout)[1] == ["www.example.com. 300 IN CNAME mx1.example.com."]
 
@@ -320,7 +324,7 @@ def test_bad_zone_file(run, tmp_path):
     assert lines[0] == f"{z}:3: '999.1.1.1': not an IPv4 address"
     assert lines[1].startswith(f"{z}:4: string of 300 bytes")
     assert lines[2] == f"{z}:6: 'NOTATYPE': unknown or unsupported record type"
-    assert lines[3] == f"rampart: dns: {z}: the zone file has errors"
+    assert lines[3] == f"rampart: dns: --dns-zone {z}: the zone file has errors"
 
 
 def test_missing_and_binary_zone_file(run, tmp_path):

@@ -571,5 +571,6 @@ def test_list_shows_control_bytes_of_a_reason_harmlessly(g):
     assert g("ban", "192.0.2.62", "--reason", reason).returncode == 0
     out = g("list").stdout
     assert "\x1b" not in out and "10.9.9.9" in out
+    assert "x\\x1b[2J\\x1b[31mRED\\x0a10.9.9.9" in out  # escaped as ss and ps do
     assert len(out.splitlines()) == 2, out  # the header and one row: no faked row
     assert g.listed()["192.0.2.62/32"]["reason"] == reason  # JSON keeps it, escaped

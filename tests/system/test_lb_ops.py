@@ -491,10 +491,10 @@ lb:
   listeners:
     - name: web
       bind: 127.0.0.1:18080
-      servers:  # <<<
+      servers:
         - { name: s1, address: 127.0.0.1:9001 }
-        - { name: s1, address: 127.0.0.1:9002 }
-""", "s1", False),
+        - { name: s1, address: 127.0.0.1:9002 }  # <<<
+""", "s1", True),
     ("header-without-hash-header", """\
 lb:
   ctl-socket: ""
@@ -738,16 +738,16 @@ lb:
     ("same-bind-twice", """\
 lb:
   ctl-socket: ""
-  listeners:  # <<<
+  listeners:
     - name: a
       bind: 127.0.0.1:18080
       servers:
         - { name: s1, address: 127.0.0.1:9001 }
     - name: b
-      bind: 127.0.0.1:18080
+      bind: 127.0.0.1:18080  # <<<
       servers:
         - { name: s1, address: 127.0.0.1:9001 }
-""", "bind", False),
+""", "bind", True),
 ]
 
 

@@ -72,12 +72,13 @@ class Listener:
 
 @pytest.fixture
 def listen():
-    """listen(sockets, fork=0, prefix=[]) -> Listener; every one is killed at teardown."""
+    """listen(sockets, fork=0, prefix=[], script=LISTENER, args=[], extra={}) -> Listener;
+    every one is killed at teardown. extra: more keys of the spec, args: more arguments."""
     started = []
 
-    def _listen(sockets, fork=0, prefix=()):
-        spec = json.dumps({"sockets": sockets, "fork": fork})
-        proc = subprocess.Popen([*prefix, PY, "-c", LISTENER, spec], stdin=subprocess.PIPE,
+    def _listen(sockets, fork=0, prefix=(), script=LISTENER, args=(), extra=None):
+        spec = json.dumps({"sockets": sockets, "fork": fork, **(extra or {})})
+        proc = subprocess.Popen([*prefix, PY, "-c", script, spec, *args], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, text=True, start_new_session=True)
         started.append(proc)
         ready, _, _ = select.select([proc.stdout], [], [], 20)
@@ -286,8 +287,9 @@ def test_other_netns(run, listen, netns):
 def test_json_fields(run, listen):
     srv = listen([{"proto": "tcp", "addr": "127.0.0.1"}])
     (obj,) = port_json(run, "tcp", srv.port)
-    assert set(obj) == {"proto", "local", "port", "state", "pid", "user", "uid", "command",
-                        "cmdline", "exe", "unit", "netns"}
+    assert set(obj) == {"proto", "local", "port", "peer", "peer_port", "state", "pid", "user",
+                        "uid", "command", "cmdline", "exe", "unit", "inode", "netns",
+                        "netns_name"}
     assert obj["proto"] == "tcp" and obj["local"] == "127.0.0.1" and obj["port"] == srv.port
     assert obj["state"] == "LISTEN" and obj["pid"] == srv.pid
     assert obj["uid"] == os.geteuid() and obj["user"] == pwd.getpwuid(os.geteuid()).pw_name
@@ -379,9 +381,9 @@ def test_not_found(run, listen):
     (["tcp", "-5"], "port '-5': must be 1..65535"),
     (["127.0.0.1:0"], "must be 1..65535"),
     (["127.0.0.1"], "give a port too"),
-    (["sctp", "80"], "'sctp': expected tcp or udp"),
+    (["sctp", "80"], "'sctp': expected tcp, udp or unix"),
     (["tcp", "udp"], "give one protocol"),
-    (["tcp", "80", "81"], "unexpected argument '81'"),
+    (["tcp", "80", "abc"], "'abc': not a port"),
     (["--kill=NOPE", "80"], "unknown signal 'NOPE'"),
     (["--pids", "--json", "80"], "do not go together"),
     (["--bogus"], "--bogus"),

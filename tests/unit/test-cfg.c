@@ -1214,13 +1214,116 @@ test_load_file(void **state)
 	assert_int_equal(errs.v[0].col, 1);
 }
 
+static const char not_regular[] =
+    "not a regular file (a FIFO or a device is not read: it could block for ever)";
+
 static void
 test_load_file_unbounded(void **state)
 {
-	/* an endless character device: only CFG_FILE_MAX + 1 bytes may be read */
+	/* an endless character device is not read at all */
 	assert_int_equal(cfg_load_file("/dev/zero", &root_schema, &root, &errs), -EINVAL);
 	assert_int_equal(errs.n, 1);
-	assert_string_equal(errs.v[0].msg, "file too large (more than 1048576 bytes)");
+	assert_string_equal(errs.v[0].msg, not_regular);
+	assert_int_equal(errs.v[0].line, 0);
+}
+
+static void
+test_load_file_fifo(void **state)
+{
+	char dir[] = "/tmp/test-cfg-XXXXXX", path[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	/* no writer: a blocking open would wait for ever */
+	assert_int_equal(cfg_load_file(path, &root_schema, &root, &errs), -EINVAL);
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.v[0].file, path);
+	assert_string_equal(errs.v[0].msg, not_regular);
+	assert_zeroed(&root, sizeof(root));
+	unlink(path);
+	rmdir(dir);
+}
+
+/* ---- checks across list items ---- */
+
+struct t_pool {
+	struct cfg_list servers; /* struct t_server */
+};
+
+static void
+pool_check(void *obj, struct cfg_check *chk)
+{
+	const struct t_pool *p = obj;
+	const struct t_server *s = p->servers.items;
+	for (size_t i = 0; i < p->servers.n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (s[i].name && s[j].name && !strcmp(s[i].name, s[j].name)) {
+				cfg_check_item_error(
+				    chk, "servers", i, "name",
+				    "'%s' is used twice (first at line %u)", s[i].name,
+				    cfg_check_item_line(chk, "servers", j, "name"));
+				break;
+			}
+	if (p->servers.n > 3)
+		/* sub absent in the item: the item itself */
+		cfg_check_item_error(chk, "servers", 3, "weight", "one too many");
+}
+
+static const struct cfg_field pool_fields[] = {
+    {.key = "servers",
+     .type = CFG_LIST,
+     .offset = offsetof(struct t_pool, servers),
+     .elem = CFG_SECTION,
+     .schema = &server_schema},
+    {0},
+};
+static const struct cfg_schema pool_schema = {"pool", sizeof(struct t_pool), pool_fields,
+                                              pool_check};
+
+static int
+load_pool(const char *text, struct t_pool *p)
+{
+	int r = cfg_load_string("t.yaml", text, strlen(text), &pool_schema, p, &errs);
+	if (getenv("TEST_CFG_VERBOSE"))
+		dump_errors();
+	return r;
+}
+
+static void
+test_check_runs_beside_item_errors(void **state)
+{
+	/* errors inside the items no longer hide the duplicate: all in one run, each at its
+	 * own value */
+	static const char doc[] = "servers:\n"
+	                          "  - name: a\n"
+	                          "    weight: x\n"
+	                          "  - name: a\n"
+	                          "  - {name: b, weight: 500}\n"
+	                          "  - {name: b}\n";
+	struct t_pool p;
+	assert_int_equal(load_pool(doc, &p), -EINVAL);
+	assert_int_equal(errs.n, 5);
+	expect_error(0, 3, 13, "servers[0].weight: expected an integer, got \"x\"");
+	expect_error(1, 5, 23, "servers[2].weight: must be between 1 and 100, got 500");
+	expect_error(2, 4, 11, "servers[1].name: 'a' is used twice (first at line 2)");
+	expect_error(3, 6, 12, "servers[3].name: 'b' is used twice (first at line 5)");
+	/* sub absent in the item: at the item */
+	expect_error(4, 6, 5, "servers[3].weight: one too many");
+	cfg_errors_free(&errs);
+	static const char doc2[] = "servers: [{name: a}, {name: b}, {name: c},\n  {name: d}]\n";
+	assert_int_equal(load_pool(doc2, &p), -EINVAL);
+	assert_int_equal(errs.n, 1);
+	expect_error(0, 2, 3, "servers[3].weight: one too many");
+}
+
+static void
+test_check_skipped_on_own_errors(void **state)
+{
+	/* a mapping whose own field failed: its check would read a value that is not there */
+	struct t_pool p;
+	assert_int_equal(load_pool("servers: x\n", &p), -EINVAL);
+	assert_int_equal(errs.n, 1);
+	expect_error(0, 1, 10, "servers: expected a sequence, got \"x\"");
 }
 
 static void
@@ -1387,6 +1490,9 @@ main(void)
 	    T(test_too_large_in_memory),
 	    T(test_load_file),
 	    T(test_load_file_unbounded),
+	    T(test_load_file_fifo),
+	    T(test_check_runs_beside_item_errors),
+	    T(test_check_skipped_on_own_errors),
 	    T(test_load_file_errors),
 	    T(test_errors_print),
 	    T(test_free_and_reuse),

@@ -251,6 +251,42 @@ test_body_examples(void **state)
 	assert_body(DK_CANON_NOFWS, "a b\r\n\r\n c \r\n\r\n", "ab\r\n\r\nc\r\n");
 }
 
+/* Past l= the body is measured but not hashed, in any chunking; trailing empty lines are no
+ * body (a verifier says "body extends past l=" from this length). */
+static void
+assert_length(enum dkim_canon c, const char *in, uint64_t limit, uint64_t want)
+{
+	unsigned char want_md[EVP_MAX_MD_SIZE], got[EVP_MAX_MD_SIZE];
+	unsigned len;
+	size_t n = strlen(in);
+	for (size_t cut = 0; cut <= n; cut++) {
+		struct dkim_canon_body *b = malloc(sizeof(*b));
+		assert_non_null(b);
+		assert_int_equal(dkim_canon_body_init(b, c, DKIM_HASH_SHA256, limit), 0);
+		assert_int_equal(dkim_canon_body_update(b, in, cut), 0);
+		assert_int_equal(dkim_canon_body_update(b, in + cut, n - cut), 0);
+		assert_int_equal(dkim_canon_body_final(b, got, &len), 0);
+		if (b->length != want)
+			fail_msg("%s cut at %zu: length %llu, want %llu", in, cut,
+			         (unsigned long long)b->length, (unsigned long long)want);
+		assert_int_equal(b->hashed, limit < want ? limit : want);
+		dkim_canon_body_free(b);
+		free(b);
+	}
+	digest_of(in, limit, want_md);
+	assert_memory_equal(want_md, got, 32);
+}
+
+static void
+test_body_length_past_limit(void **state)
+{
+	assert_length(DKIM_CANON_SIMPLE, "hello\r\nworld\r\n", 7, 14);
+	assert_length(DKIM_CANON_RELAXED, "hello\r\nworld\r\n", 7, 14);
+	assert_length(DKIM_CANON_RELAXED, "hello\r\n\r\n \r\n", 7, 7);
+	assert_length(DKIM_CANON_SIMPLE, "hello\r\n\r\n\r\n", 7, 7);
+	assert_length(DKIM_CANON_SIMPLE, "hello\r\n\r\nx\r\n", 7, 12);
+}
+
 /* Large bodies in one piece and byte by byte: the vectorised and the plain path agree. */
 static void
 test_body_paths_agree(void **state)
@@ -298,7 +334,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_header_forms),     cmocka_unit_test(test_header_random),
 	    cmocka_unit_test(test_body_examples),    cmocka_unit_test(test_body_random),
-	    cmocka_unit_test(test_body_paths_agree), cmocka_unit_test(test_select_bottom_up),
+	    cmocka_unit_test(test_body_paths_agree), cmocka_unit_test(test_body_length_past_limit),
+	    cmocka_unit_test(test_select_bottom_up),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

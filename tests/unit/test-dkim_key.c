@@ -227,13 +227,49 @@ test_private(void **state)
 	dkim_key_private_clear(&ec);
 }
 
+/* Record options (t=, s=, n= in dkim-quoted-printable), key comparison, revoked records. */
+static void
+test_record_opts(void **state)
+{
+	struct dkim_key_private k, other;
+	struct dkim_key pub;
+	_cleanup_buf_ struct buf rec = BUF_INIT(4096), bad = BUF_INIT(4096);
+	char why[160], note[DKIM_KEY_NOTE_MAX + 2];
+	const struct dkim_key_record_opts o = {
+	    .testing = true, .email_only = true, .note = "a; b=\"c\"\\ \xc3\xa9"};
+	assert_int_equal(dkim_key_private_generate(DKIM_KEY_ED25519, 0, &k), 0);
+	assert_int_equal(dkim_key_private_generate(DKIM_KEY_ED25519, 0, &other), 0);
+	assert_int_equal(dkim_key_private_record_opts(&k, &o, &rec), 0);
+	assert_true(
+	    strncmp(rec.data,
+	            "v=DKIM1; k=ed25519; t=y; s=email; n=a=3B=20b=3D=22c=22=5C=20=C3=A9; p=", 70) ==
+	    0);
+	assert_int_equal(dkim_key_parse(rec.data, rec.len, &pub, why, sizeof(why)),
+	                 DKIM_RESULT_PASS);
+	assert_true(pub.testing);
+	assert_true(dkim_key_matches(&pub, &k));
+	assert_false(dkim_key_matches(&pub, &other));
+	dkim_key_clear(&pub);
+	memset(note, 'x', sizeof(note) - 1);
+	note[sizeof(note) - 1] = '\0';
+	const struct dkim_key_record_opts big = {.note = note};
+	assert_int_equal(dkim_key_private_record_opts(&k, &big, &bad), -EINVAL);
+	assert_true(dkim_key_record_revoked("v=DKIM1; p=", 11));
+	assert_true(dkim_key_record_revoked("v=DKIM1; p= ; t=y", 17));
+	assert_false(dkim_key_record_revoked(rec.data, rec.len));
+	assert_false(dkim_key_record_revoked("v=DKIM1", 7));
+	assert_false(dkim_key_record_revoked("garbage;;=", 10));
+	dkim_key_private_clear(&k);
+	dkim_key_private_clear(&other);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse_good),  cmocka_unit_test(test_parse_bad),
 	    cmocka_unit_test(test_granularity), cmocka_unit_test(test_fetch),
-	    cmocka_unit_test(test_private),
+	    cmocka_unit_test(test_private),     cmocka_unit_test(test_record_opts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

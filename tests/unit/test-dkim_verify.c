@@ -270,17 +270,38 @@ test_length(void **state)
 	o.body_length = true;
 	char *m = sign(MSG, &o);
 	assert_non_null(strstr(m, " l="));
-	/* content appended after l= is not covered */
+	verify(m, &res);
+	assert_result(&res, 0, DKIM_RESULT_PASS, NULL);
+	assert_false(res.r[0].past_l);
+	assert_string_equal(res.r[0].reason, "");
+	/* content appended after l= is not covered: still a pass, but said */
 	size_t len = strlen(m);
 	m = realloc(m, len + 64);
 	assert_non_null(m);
 	memcpy(m + len, "Appended advertising.\r\n", 24);
 	verify(m, &res);
-	assert_result(&res, 0, DKIM_RESULT_PASS, NULL);
+	assert_result(&res, 0, DKIM_RESULT_PASS, "body extends past l=");
+	assert_true(res.r[0].past_l);
 	/* a body cut short of l= */
 	m = replace(m, "Joe.\r\nAppended advertising.\r\n", "");
 	verify(m, &res);
 	assert_result(&res, 0, DKIM_RESULT_FAIL, "shorter than l=");
+	free(m);
+}
+
+/* A message without From: a signature that verifies is refused (policy), a broken one fails. */
+static void
+test_no_from(void **state)
+{
+	static const char msg[] = "Subject: no author\r\n\r\nbody\r\n";
+	struct dkim_sign_opts o = opts(&rsa, "rsa");
+	struct results res;
+	char *m = sign(msg, &o);
+	verify(m, &res);
+	assert_result(&res, 0, DKIM_RESULT_POLICY, "no From field");
+	m = replace(m, "body", "bodY");
+	verify(m, &res);
+	assert_result(&res, 0, DKIM_RESULT_FAIL, "body hash");
 	free(m);
 }
 
@@ -604,14 +625,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_roundtrip),    cmocka_unit_test(test_whitespace_changes),
-	    cmocka_unit_test(test_length),       cmocka_unit_test(test_oversign),
-	    cmocka_unit_test(test_dual),         cmocka_unit_test(test_lf_only),
-	    cmocka_unit_test(test_empty_body),   cmocka_unit_test(test_bad_fields),
-	    cmocka_unit_test(test_nul_in_field), cmocka_unit_test(test_key_problems),
-	    cmocka_unit_test(test_short_key),    cmocka_unit_test(test_many_signatures),
-	    cmocka_unit_test(test_huge_field),   cmocka_unit_test(test_sign_errors),
-	    cmocka_unit_test(test_header_list),  cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_roundtrip),       cmocka_unit_test(test_whitespace_changes),
+	    cmocka_unit_test(test_length),          cmocka_unit_test(test_no_from),
+	    cmocka_unit_test(test_oversign),        cmocka_unit_test(test_dual),
+	    cmocka_unit_test(test_lf_only),         cmocka_unit_test(test_empty_body),
+	    cmocka_unit_test(test_bad_fields),      cmocka_unit_test(test_nul_in_field),
+	    cmocka_unit_test(test_key_problems),    cmocka_unit_test(test_short_key),
+	    cmocka_unit_test(test_many_signatures), cmocka_unit_test(test_huge_field),
+	    cmocka_unit_test(test_sign_errors),     cmocka_unit_test(test_header_list),
+	    cmocka_unit_test(test_threads),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* cmocka.h relies on the headers above. */
@@ -379,6 +380,95 @@ test_zone_failed_load_changes_nothing(void **state)
 }
 
 static void
+query_txt(struct dns_zone *z, const char *name, const char *want)
+{
+	struct dns_resolver *r;
+	struct dns_answer a;
+	assert_int_equal(dns_resolver_from_zone(z, &r), 0);
+	assert_int_equal(dns_query(r, name, DNS_T_TXT, &a), 0);
+	assert_int_equal(a.status, DNS_OK);
+	assert_int_equal(a.n, 1);
+	assert_string_equal(a.rr[0].u.txt.data, want);
+	dns_answer_free(&a);
+	dns_resolver_free(r);
+}
+
+/* What opendkim-genkey writes: relative names, no $ORIGIN. An error naming the line, as
+ * BIND gives, unless an origin is supplied; zones built in code keep rooting them at ".". */
+static void
+test_zone_file_origin(void **state)
+{
+	char path[] = "/tmp/test-dns-XXXXXX", want[160];
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	const char *text = "; a comment\ns1._domainkey IN TXT ( \"v=DKIM1; p=\" )\n";
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	struct dns_zone *z;
+	_cleanup_free_ char *err = NULL;
+	assert_int_equal(dns_zone_new(&z), 0);
+	assert_int_equal(dns_zone_load_file(z, path, &err), -EINVAL);
+	snprintf(want, sizeof(want),
+	         "%s:2: 's1._domainkey': a relative name and no $ORIGIN (or --dns-origin)\n", path);
+	assert_string_equal(err, want);
+	assert_int_equal(dns_zone_set_origin(z, "bad..name"), -EINVAL);
+	assert_int_equal(dns_zone_set_origin(z, "Example.COM."), 0);
+	assert_int_equal(dns_zone_load_file(z, path, NULL), 0);
+	query_txt(z, "s1._domainkey.example.com", "v=DKIM1; p=");
+	unlink(path);
+
+	assert_int_equal(dns_zone_new(&z), 0);
+	assert_int_equal(dns_zone_load_string(z, "t", "a.test TXT x\n", 13, NULL), 0);
+	query_txt(z, "a.test", "x");
+	(void)state;
+}
+
+/* A FIFO would block the open or the read for ever; a directory is no zone either. */
+static void
+test_zone_file_not_regular(void **state)
+{
+	char dir[] = "/tmp/test-dns-XXXXXX", fifo[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	struct dns_zone *z;
+	assert_int_equal(dns_zone_new(&z), 0);
+	assert_int_equal(dns_zone_load_file(z, fifo, NULL), -ENODEV);
+	assert_int_equal(dns_zone_load_file(z, dir, NULL), -EISDIR);
+	assert_int_equal(dns_zone_load_file(z, "/dev/null", NULL), -ENODEV);
+	dns_zone_free(z);
+	unlink(fifo);
+	rmdir(dir);
+	(void)state;
+}
+
+/* spf --record: the record given replaces the zone's TXT records at that name. */
+static void
+test_resolver_set_txt(void **state)
+{
+	struct dns_zone *z;
+	struct dns_resolver *r;
+	struct dns_answer a;
+	assert_int_equal(dns_zone_new(&z), 0);
+	assert_int_equal(dns_zone_add(z, "example.org", DNS_T_TXT, "\"v=spf1 -all\""), 0);
+	assert_int_equal(dns_zone_add(z, "example.org", DNS_T_TXT, "\"other\""), 0);
+	assert_int_equal(dns_zone_add(z, "example.org", DNS_T_A, "192.0.2.1"), 0);
+	assert_int_equal(dns_zone_add(z, "alias.example.org", DNS_T_CNAME, "example.org"), 0);
+	assert_int_equal(dns_resolver_from_zone(z, &r), 0);
+	assert_int_equal(dns_resolver_set_txt(r, "Example.org.", "v=spf1 +all", 11), 0);
+	assert_int_equal(dns_resolver_set_txt(r, "alias.example.org", "v=spf1", 6), -EINVAL);
+	assert_int_equal(dns_query(r, "example.org", DNS_T_TXT, &a), 0);
+	assert_int_equal(a.n, 1);
+	assert_string_equal(a.rr[0].u.txt.data, "v=spf1 +all");
+	dns_answer_free(&a);
+	assert_int_equal(dns_query(r, "example.org", DNS_T_A, &a), 0);
+	assert_int_equal(a.n, 1);
+	dns_answer_free(&a);
+	dns_resolver_free(r);
+	(void)state;
+}
+
+static void
 test_zone_file(void **state)
 {
 	char path[] = "/tmp/test-dns-XXXXXX";
@@ -727,7 +817,7 @@ test_threads(void **state)
 	assert_true(fd >= 0); /* kept open: the server is there, silent */
 	int zfd = mkstemp(path);
 	assert_true(zfd >= 0);
-	const char *text = "zone.example.com A 192.0.2.1\n";
+	const char *text = "zone.example.com. A 192.0.2.1\n";
 	assert_int_equal(write(zfd, text, strlen(text)), (ssize_t)strlen(text));
 	close(zfd);
 	const char *servers[] = {addr, NULL};
@@ -1055,7 +1145,7 @@ test_deadline_cuts_queries(void **state)
 	_cleanup_close_ int fd = silent_server(addr, sizeof(addr));
 	int zfd = mkstemp(path);
 	assert_true(zfd >= 0);
-	const char *text = "zone.example.com A 192.0.2.1\n";
+	const char *text = "zone.example.com. A 192.0.2.1\n";
 	assert_int_equal(write(zfd, text, strlen(text)), (ssize_t)strlen(text));
 	close(zfd);
 	struct dns_resolver *r = silent_resolver(addr, path);
@@ -1084,7 +1174,7 @@ test_prefetch(void **state)
 	_cleanup_close_ int fd = silent_server(addr, sizeof(addr));
 	int zfd = mkstemp(path);
 	assert_true(zfd >= 0);
-	const char *text = "zone.example.com A 192.0.2.1\n";
+	const char *text = "zone.example.com. A 192.0.2.1\n";
 	assert_int_equal(write(zfd, text, strlen(text)), (ssize_t)strlen(text));
 	close(zfd);
 	struct dns_resolver *r = silent_resolver(addr, path);
@@ -1205,6 +1295,34 @@ test_rdata_names(void **state)
 	assert_int_equal(rdata(DNS_T_PTR, wire, 4 * 64 + 1, &rr), -EBADMSG);
 }
 
+/* dns query's types: SRV parsed; DS, DNSKEY, TLSA, CAA kept raw after a shape check. */
+static void
+test_rdata_new_types(void **state)
+{
+	struct dns_rr rr;
+	assert_int_equal(RDATA(DNS_T_SRV,
+	                       "\x00\x0a\x00\x3c\x13\xc4\x03sip\x07"
+	                       "example\x00",
+	                       &rr),
+	                 0);
+	assert_int_equal(rr.u.srv.priority, 10);
+	assert_int_equal(rr.u.srv.weight, 60);
+	assert_int_equal(rr.u.srv.port, 5060);
+	assert_string_equal(rr.u.srv.target, "sip.example");
+	assert_int_equal(RDATA(DNS_T_SRV, "\x00\x0a\x00\x3c\x13\xc4", &rr), -EBADMSG);
+	assert_int_equal(RDATA(DNS_T_CAA, "\x00\x05issueca.example", &rr), 0);
+	assert_int_equal(rr.u.raw.len, 17);
+	free(rr.u.raw.data);
+	assert_int_equal(RDATA(DNS_T_CAA, "\x00\x20issue", &rr), -EBADMSG);
+	assert_int_equal(RDATA(DNS_T_DS, "\x30\x39\x0d\x02\xab", &rr), 0);
+	free(rr.u.raw.data);
+	assert_int_equal(RDATA(DNS_T_DS, "\x30\x39\x0d\x02", &rr), -EBADMSG);
+	assert_int_equal(RDATA(DNS_T_TLSA, "\x03\x01\x01\xff", &rr), 0);
+	free(rr.u.raw.data);
+	assert_int_equal(RDATA(DNS_T_DNSKEY, "\x01\x01\x03\x0d", &rr), -EBADMSG);
+	(void)state;
+}
+
 static void
 test_rdata_txt_soa(void **state)
 {
@@ -1212,6 +1330,9 @@ test_rdata_txt_soa(void **state)
 	assert_int_equal(RDATA(DNS_T_TXT, "\x07v=spf1 \x04-all", &rr), 0);
 	assert_int_equal(rr.u.txt.len, 11);
 	assert_string_equal(rr.u.txt.data, "v=spf1 -all");
+	/* the strings' lengths, for dns query --json's "strings" */
+	assert_int_equal(rr.u.txt.nstr, 2);
+	assert_memory_equal(rr.u.txt.data + 12, "\x07\x04", 2);
 	free(rr.u.txt.data);
 	assert_int_equal(RDATA(DNS_T_SPF,
 	                       "\x00\x03"
@@ -1259,6 +1380,9 @@ main(void)
 	    cmocka_unit_test(test_zone_record_cap),
 	    cmocka_unit_test(test_zone_failed_load_changes_nothing),
 	    cmocka_unit_test(test_zone_file),
+	    cmocka_unit_test(test_zone_file_origin),
+	    cmocka_unit_test(test_zone_file_not_regular),
+	    cmocka_unit_test(test_resolver_set_txt),
 	    cmocka_unit_test(test_answers),
 	    cmocka_unit_test(test_answer_records),
 	    cmocka_unit_test(test_cname),
@@ -1271,6 +1395,7 @@ main(void)
 	    cmocka_unit_test(test_rdata_fixed),
 	    cmocka_unit_test(test_rdata_names),
 	    cmocka_unit_test(test_rdata_txt_soa),
+	    cmocka_unit_test(test_rdata_new_types),
 	    cmocka_unit_test(test_network_timeout),
 	    cmocka_unit_test(test_zone_precedence),
 	    cmocka_unit_test(test_threads),

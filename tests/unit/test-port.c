@@ -46,6 +46,8 @@ test_args_proto(void **state)
 	assert_int_equal(p, PORT_PROTO_TCP);
 	assert_int_equal(port_args_proto("udp", &p), 0);
 	assert_int_equal(p, PORT_PROTO_UDP);
+	assert_int_equal(port_args_proto("unix", &p), 0);
+	assert_int_equal(p, PORT_PROTO_UNIX);
 	assert_int_equal(port_args_proto("TCP", &p), -EINVAL);
 	assert_int_equal(port_args_proto("sctp", &p), -EINVAL);
 	assert_int_equal(port_args_proto("", &p), -EINVAL);
@@ -54,60 +56,82 @@ test_args_proto(void **state)
 static void
 test_args_target_port(void **state)
 {
-	struct port_filter f = {0};
+	struct port_target t[2] = {0};
 	(void)state;
-	assert_int_equal(port_args_target("80", &f), 0);
-	assert_int_equal(f.port, 80);
-	assert_int_equal(f.addr.family, 0);
-	assert_int_equal(port_args_target(":4444", &f), 0);
-	assert_int_equal(f.port, 4444);
-	assert_int_equal(port_args_target("65535", &f), 0);
-	assert_int_equal(f.port, 65535);
-	assert_int_equal(port_args_target("1", &f), 0);
-	assert_int_equal(f.port, 1);
+	assert_int_equal(port_args_target("80", t), 1);
+	assert_int_equal(t[0].lo, 80);
+	assert_int_equal(t[0].hi, 80);
+	assert_int_equal(t[0].addr.family, 0);
+	assert_int_equal(port_args_target(":4444", t), 1);
+	assert_int_equal(t[0].lo, 4444);
+	assert_int_equal(port_args_target("65535", t), 1);
+	assert_int_equal(t[0].lo, 65535);
+	assert_int_equal(port_args_target("1", t), 1);
+	assert_int_equal(t[0].lo, 1);
+	assert_int_equal(port_args_target("8000-8100", t), 1);
+	assert_int_equal(t[0].lo, 8000);
+	assert_int_equal(t[0].hi, 8100);
+	assert_int_equal(port_args_target("22-22", t), 1);
+	assert_int_equal(t[0].hi, 22);
 }
 
 static void
 test_args_target_bad(void **state)
 {
-	struct port_filter f = {0};
+	struct port_target t[2] = {0};
 	(void)state;
-	assert_int_equal(port_args_target("0", &f), -ERANGE);
-	assert_int_equal(port_args_target("70000", &f), -ERANGE);
-	assert_int_equal(port_args_target("65536", &f), -ERANGE);
-	assert_int_equal(port_args_target("-5", &f), -ERANGE);
-	assert_int_equal(port_args_target("080", &f), -ERANGE);
-	assert_int_equal(port_args_target("99999999999999999999", &f), -ERANGE);
-	assert_int_equal(port_args_target("abc", &f), -EINVAL);
-	assert_int_equal(port_args_target("", &f), -EINVAL);
-	assert_int_equal(port_args_target("80x", &f), -EINVAL);
-	assert_int_equal(port_args_target("1.2.3.4:abc", &f), -EINVAL);
-	assert_int_equal(port_args_target("::1", &f), -EDESTADDRREQ);
-	assert_int_equal(port_args_target("10.0.0.1", &f), -EDESTADDRREQ);
-	assert_int_equal(port_args_target("1.2.3.4:0", &f), -ERANGE);
-	assert_int_equal(port_args_target("1.2.3.4:70000", &f), -ERANGE);
-	assert_int_equal(port_args_target("[::1]:70000", &f), -ERANGE);
-	assert_int_equal(port_args_target("1.2.3.4:", &f), -EINVAL);
-	assert_int_equal(f.port, 0); /* untouched by failures */
+	assert_int_equal(port_args_target("0", t), -ERANGE);
+	assert_int_equal(port_args_target("70000", t), -ERANGE);
+	assert_int_equal(port_args_target("65536", t), -ERANGE);
+	assert_int_equal(port_args_target("-5", t), -ERANGE);
+	assert_int_equal(port_args_target("080", t), -EILSEQ);
+	assert_int_equal(port_args_target("09001", t), -EILSEQ);
+	assert_int_equal(port_args_target("127.0.0.1:09001", t), -EILSEQ);
+	assert_int_equal(port_args_target("99999999999999999999", t), -ERANGE);
+	assert_int_equal(port_args_target("abc", t), -EINVAL);
+	assert_int_equal(port_args_target("", t), -EINVAL);
+	assert_int_equal(port_args_target("80x", t), -EINVAL);
+	assert_int_equal(port_args_target("1.2.3.4:abc", t), -EINVAL);
+	assert_int_equal(port_args_target("::1", t), -EDESTADDRREQ);
+	assert_int_equal(port_args_target("10.0.0.1", t), -EDESTADDRREQ);
+	assert_int_equal(port_args_target("localhost", t), -EDESTADDRREQ);
+	assert_int_equal(port_args_target("1.2.3.4:0", t), -ERANGE);
+	assert_int_equal(port_args_target("1.2.3.4:70000", t), -ERANGE);
+	assert_int_equal(port_args_target("[::1]:70000", t), -ERANGE);
+	assert_int_equal(port_args_target("1.2.3.4:", t), -EINVAL);
+	assert_int_equal(port_args_target("90-80", t), -EDOM);
+	assert_int_equal(port_args_target("1-65535", t), -E2BIG);
+	assert_int_equal(port_args_target("80-", t), -EINVAL);
+	assert_int_equal(port_args_target("80-0", t), -ERANGE);
+	assert_int_equal(port_args_target("example.com:80", t), -EADDRNOTAVAIL);
+	assert_int_equal(port_args_target("my-host:80", t), -EADDRNOTAVAIL);
+	assert_int_equal(t[0].lo, 0); /* untouched by failures */
 }
 
 static void
 test_args_target_address(void **state)
 {
-	struct port_filter f = {0};
+	struct port_target t[2] = {0};
 	char buf[NET_ADDR_STRLEN];
 	(void)state;
-	assert_int_equal(port_args_target("127.0.0.1:8080", &f), 0);
-	assert_int_equal(f.port, 8080);
-	assert_int_equal(f.addr.family, AF_INET);
-	assert_int_equal(net_addr_format(&f.addr, false, buf, sizeof(buf)), 0);
+	assert_int_equal(port_args_target("127.0.0.1:8080", t), 1);
+	assert_int_equal(t[0].lo, 8080);
+	assert_int_equal(t[0].addr.family, AF_INET);
+	assert_int_equal(net_addr_format(&t[0].addr, false, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "127.0.0.1");
-	assert_int_equal(port_args_target("[::1]:443", &f), 0);
-	assert_int_equal(f.port, 443);
-	assert_int_equal(f.addr.family, AF_INET6);
-	/* a following bare port clears the address */
-	assert_int_equal(port_args_target("22", &f), 0);
-	assert_int_equal(f.addr.family, 0);
+	assert_int_equal(port_args_target("[::1]:443", t), 1);
+	assert_int_equal(t[0].lo, 443);
+	assert_int_equal(t[0].addr.family, AF_INET6);
+	assert_int_equal(port_args_target("[::1]:443-445", t), 1);
+	assert_int_equal(t[0].hi, 445);
+	/* localhost is what /etc/hosts says: both loopback addresses, no lookup */
+	assert_int_equal(port_args_target("localhost:9001", t), 2);
+	assert_int_equal(t[0].addr.family, AF_INET);
+	assert_int_equal(t[1].addr.family, AF_INET6);
+	assert_int_equal(t[0].lo, 9001);
+	assert_int_equal(t[1].lo, 9001);
+	assert_int_equal(net_addr_format(&t[1].addr, false, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "::1");
 }
 
 static void
@@ -321,6 +345,9 @@ test_cmdline_and_status(void **state)
 	(void)state;
 	port_proc_cmdline_join(cmd, sizeof(cmd) - 1);
 	assert_string_equal(cmd, "python3 -m http.server");
+	char nl[] = "sh\0-c\0a\nb\tc\0";
+	port_proc_cmdline_join(nl, sizeof(nl) - 1);
+	assert_string_equal(nl, "sh -c a\nb\tc");
 	char one[] = "sshd: /usr/sbin/sshd -D [listener]";
 	port_proc_cmdline_join(one, strlen(one));
 	assert_string_equal(one, "sshd: /usr/sbin/sshd -D [listener]");
@@ -343,7 +370,7 @@ sock_of(uint8_t proto, const char *addr, uint8_t st)
 static void
 test_filter_states(void **state)
 {
-	struct port_filter f = {.protos = PORT_PROTO_ALL, .port = 80};
+	struct port_filter f = {.protos = PORT_PROTO_ALL, .ntargets = 1, .targets = {{80, 80}}};
 	(void)state;
 	struct port_sock tl = sock_of(PORT_PROTO_TCP, "0.0.0.0:80", TCP_LISTEN);
 	struct port_sock te = sock_of(PORT_PROTO_TCP, "127.0.0.1:80", TCP_ESTABLISHED);
@@ -361,9 +388,25 @@ test_filter_states(void **state)
 	f.protos = PORT_PROTO_UDP;
 	assert_false(port_filter_match(&f, &tl));
 	assert_true(port_filter_match(&f, &uc));
-	f.port = 0;
+	f.ntargets = 0;
 	f.protos = PORT_PROTO_TCP;
 	assert_true(port_filter_match(&f, &other));
+	/* several targets: any one matches; a range takes its ends */
+	f.ntargets = 2;
+	f.targets[0] = (struct port_target){.lo = 79, .hi = 80};
+	f.targets[1] = (struct port_target){.lo = 1000, .hi = 1000};
+	assert_true(port_filter_match(&f, &tl));
+	assert_false(port_filter_match(&f, &other));
+	f.targets[1].hi = 1001;
+	f.targets[1].lo = 81;
+	assert_true(port_filter_match(&f, &other));
+	/* a process's sockets: every state, only those inodes */
+	uint32_t inodes[] = {5, 9};
+	f = (struct port_filter){.protos = PORT_PROTO_ALL, .inodes = inodes, .ninodes = 2};
+	te.inode = 9;
+	tl.inode = 6;
+	assert_true(port_filter_match(&f, &te));
+	assert_false(port_filter_match(&f, &tl));
 	assert_int_equal(port_filter_states(&(struct port_filter){0}, PORT_PROTO_TCP),
 	                 1u << TCP_LISTEN);
 	assert_int_equal(port_filter_states(&(struct port_filter){0}, PORT_PROTO_UDP),
@@ -373,7 +416,7 @@ test_filter_states(void **state)
 static void
 test_filter_address(void **state)
 {
-	struct port_filter f = {.protos = PORT_PROTO_ALL, .port = 80};
+	struct port_filter f = {.protos = PORT_PROTO_ALL, .ntargets = 1, .targets = {{80, 80}}};
 	(void)state;
 	struct port_sock any4 = sock_of(PORT_PROTO_TCP, "0.0.0.0:80", TCP_LISTEN);
 	struct port_sock any6 = sock_of(PORT_PROTO_TCP, "[::]:80", TCP_LISTEN);
@@ -382,7 +425,7 @@ test_filter_address(void **state)
 	struct port_sock mapped = sock_of(PORT_PROTO_TCP, "[::ffff:127.0.0.1]:80", TCP_LISTEN);
 	struct port_sock other4 = sock_of(PORT_PROTO_TCP, "10.1.2.3:80", TCP_LISTEN);
 
-	f.addr = addr_of("127.0.0.1:80");
+	f.targets[0].addr = addr_of("127.0.0.1:80");
 	assert_true(port_filter_match(&f, &any4));
 	assert_true(port_filter_match(&f, &any6)); /* dual-stack wildcard takes IPv4 too */
 	assert_true(port_filter_match(&f, &lo4));
@@ -392,14 +435,14 @@ test_filter_address(void **state)
 	any6.v6only = true;
 	assert_false(port_filter_match(&f, &any6));
 
-	f.addr = addr_of("[::1]:80");
+	f.targets[0].addr = addr_of("[::1]:80");
 	assert_false(port_filter_match(&f, &any4));
 	assert_true(port_filter_match(&f, &any6));
 	assert_true(port_filter_match(&f, &lo6));
 	assert_false(port_filter_match(&f, &lo4));
 	assert_false(port_filter_match(&f, &mapped));
 
-	f.addr = addr_of("[::ffff:127.0.0.1]:80");
+	f.targets[0].addr = addr_of("[::ffff:127.0.0.1]:80");
 	assert_true(port_filter_match(&f, &lo4));
 	assert_true(port_filter_match(&f, &mapped));
 }
@@ -416,6 +459,8 @@ test_state_names(void **state)
 	assert_string_equal(port_sock_state_name(200), "UNKNOWN");
 	assert_string_equal(port_sock_proto_name(PORT_PROTO_TCP), "tcp");
 	assert_string_equal(port_sock_proto_name(PORT_PROTO_UDP), "udp");
+	assert_string_equal(port_sock_proto_name(PORT_PROTO_UNIX), "unix");
+	assert_string_equal(port_sock_type_name(SOCK_SEQPACKET), "seqpacket");
 }
 
 static void
@@ -467,7 +512,7 @@ test_bytecode(void **state)
 	struct inet_diag_bc_op ops[4];
 	(void)state;
 	assert_int_equal(sizeof(ops), PORT_DIAG_BYTECODE_LEN);
-	port_diag_bytecode(4444, ops);
+	port_diag_bytecode(4444, 4450, ops);
 	assert_int_equal(ops[0].code, INET_DIAG_BC_S_GE);
 	assert_int_equal(ops[0].yes, 8);
 	assert_int_equal(ops[0].no, 20); /* past the end: reject */
@@ -475,10 +520,69 @@ test_bytecode(void **state)
 	assert_int_equal(ops[2].code, INET_DIAG_BC_S_LE);
 	assert_int_equal(ops[2].yes, 8); /* exactly the end: accept */
 	assert_int_equal(ops[2].no, 12);
-	assert_int_equal(ops[3].no, 4444);
+	assert_int_equal(ops[3].no, 4450);
 }
 
 /* The scan over the real /proc finds this process's own sockets, with one thread or several. */
+static void
+test_filter_unix(void **state)
+{
+	struct port_filter f = {.protos = PORT_PROTO_UNIX};
+	char name[] = "/run/x.sock";
+	struct port_sock l = {.proto = PORT_PROTO_UNIX, .state = TCP_LISTEN, .name = name};
+	struct port_sock bound = {.proto = PORT_PROTO_UNIX, .state = TCP_CLOSE, .name = name};
+	struct port_sock anon = {.proto = PORT_PROTO_UNIX, .state = TCP_CLOSE};
+	struct port_sock conn = {.proto = PORT_PROTO_UNIX, .state = TCP_ESTABLISHED};
+	struct port_sock tcp = sock_of(PORT_PROTO_TCP, "0.0.0.0:80", TCP_LISTEN);
+	(void)state;
+	/* listening, and bound datagram sockets as UDP; unbound and connected ones with --all */
+	assert_true(port_filter_match(&f, &l));
+	assert_true(port_filter_match(&f, &bound));
+	assert_false(port_filter_match(&f, &anon));
+	assert_false(port_filter_match(&f, &conn));
+	assert_false(port_filter_match(&f, &tcp));
+	f.all_states = true;
+	assert_true(port_filter_match(&f, &anon));
+	assert_true(port_filter_match(&f, &conn));
+	/* a path target matches that name only; ports never match unix sockets */
+	f.ntargets = 1;
+	f.targets[0] = (struct port_target){.path = "/run/x.sock"};
+	assert_true(port_filter_match(&f, &l));
+	assert_false(port_filter_match(&f, &conn));
+	f.targets[0].path = "/run/y.sock";
+	assert_false(port_filter_match(&f, &l));
+	f.protos = PORT_PROTO_ALL | PORT_PROTO_UNIX;
+	f.targets[0] = (struct port_target){.lo = 80, .hi = 80};
+	assert_false(port_filter_match(&f, &l));
+	assert_true(port_filter_match(&f, &tcp));
+}
+
+static void
+test_fd_sockets_self(void **state)
+{
+	int fds[2];
+	struct stat st;
+	struct port_owner_list l = {0};
+	size_t n;
+	(void)state;
+	int proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(proc_fd >= 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, fds), 0);
+	assert_int_equal(port_proc_fd_sockets(proc_fd, getpid(), &l), 0);
+	assert_int_equal(fstat(fds[1], &st), 0);
+	const struct port_owner *o = port_owner_find(&l, (uint32_t)st.st_ino, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(o->fd, fds[1]);
+	assert_int_equal(o->pid, getpid());
+	for (size_t i = 1; i < l.n; i++) /* sorted for port_owner_find */
+		assert_true(port_owner_cmp(&l.v[i - 1], &l.v[i]) <= 0);
+	port_owner_list_free(&l);
+	assert_int_equal(port_proc_fd_sockets(proc_fd, 4194305, &l), -ENOENT);
+	close(fds[0]);
+	close(fds[1]);
+	close(proc_fd);
+}
+
 static void
 test_scan_self(void **state)
 {
@@ -612,6 +716,8 @@ main(void)
 	    cmocka_unit_test(test_cmdline_and_status),
 	    cmocka_unit_test(test_filter_states),
 	    cmocka_unit_test(test_filter_address),
+	    cmocka_unit_test(test_filter_unix),
+	    cmocka_unit_test(test_fd_sockets_self),
 	    cmocka_unit_test(test_state_names),
 	    cmocka_unit_test(test_sort),
 	    cmocka_unit_test(test_owner_find),

@@ -69,6 +69,74 @@ expect(struct dns_resolver *r, const char *ip, const char *sender, enum spf_resu
 		         spf_result_name(want), o.reason ? o.reason : "", o.problem);
 }
 
+struct trace_log {
+	char line[32][160];
+	size_t n;
+	unsigned queries;
+};
+
+static void
+trace_cb(void *arg, const struct spf_trace *t)
+{
+	static const char *const kinds[] = {"check", "query", "record", "term", "result"};
+	struct trace_log *l = arg;
+	char *p = l->line[l->n];
+	int k = snprintf(p, sizeof(l->line[0]), "%u %s %.*s", t->depth, kinds[t->kind], (int)t->len,
+	                 t->text);
+	if (t->kind == SPF_TRACE_QUERY) {
+		l->queries++;
+		snprintf(p + k, sizeof(l->line[0]) - (size_t)k, " %s",
+		         t->answer ? dns_status_name(t->answer->status) : "not sent");
+	} else if (t->kind == SPF_TRACE_TERM) {
+		snprintf(p + k, sizeof(l->line[0]) - (size_t)k, " %d", t->match);
+	} else if (t->kind == SPF_TRACE_RESULT) {
+		snprintf(p + k, sizeof(l->line[0]) - (size_t)k, " %s", spf_result_name(t->result));
+	}
+	if (l->n < 31)
+		l->n++;
+}
+
+/* spf --trace: every step in order, the include one level deeper, each query with its answer;
+ * and the time budget also cuts the trace's queries (past it: not sent). */
+static void
+test_trace(void **state)
+{
+	struct dns_resolver *r = ZONE({"t.test", DNS_T_TXT, "v=spf1 include:i.test -all"},
+	                              {"i.test", DNS_T_TXT, "v=spf1 a:h.i.test ~all"},
+	                              {"h.i.test", DNS_T_A, "192.0.2.1"});
+	struct trace_log log = {0};
+	struct spf_request req = {.sender = "a@t.test", .trace = trace_cb, .trace_arg = &log};
+	struct spf_outcome out;
+	assert_int_equal(net_addr_parse("192.0.2.1", NET_PORT_NONE, &req.ip), 0);
+	assert_int_equal(spf_eval_check(r, &req, &out), 0);
+	assert_int_equal(out.result, SPF_PASS);
+	static const char *const want[] = {
+	    "0 check t.test",
+	    "0 query t.test NOERROR",
+	    "0 record v=spf1 include:i.test -all",
+	    "1 check i.test",
+	    "1 query i.test NOERROR",
+	    "1 record v=spf1 a:h.i.test ~all",
+	    "1 query h.i.test NOERROR",
+	    "1 term a:h.i.test 1",
+	    "1 result i.test pass",
+	    "0 term include:i.test 1",
+	    "0 result t.test pass",
+	};
+	assert_int_equal(log.n, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < log.n; i++)
+		assert_string_equal(log.line[i], want[i]);
+	assert_int_equal(log.queries, out.queries);
+	/* the caller's deadline stands and is restored */
+	dns_deadline_set(dns_monotonic_ms() + 60000);
+	uint64_t outer = dns_deadline_get();
+	assert_int_equal(spf_eval_check(r, &req, &out), 0);
+	assert_int_equal(dns_deadline_get(), outer);
+	dns_deadline_set(0);
+	dns_resolver_free(r);
+	(void)state;
+}
+
 static void
 test_results(void **state)
 {
@@ -367,10 +435,11 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_results),       cmocka_unit_test(test_mechanisms),
-	    cmocka_unit_test(test_ptr_and_p),     cmocka_unit_test(test_explanations),
-	    cmocka_unit_test(test_lookup_limits), cmocka_unit_test(test_mx_limit),
-	    cmocka_unit_test(test_dns_errors),    cmocka_unit_test(test_helo_identity),
-	    cmocka_unit_test(test_hostile),       cmocka_unit_test(test_headers),
+	    cmocka_unit_test(test_trace),         cmocka_unit_test(test_ptr_and_p),
+	    cmocka_unit_test(test_explanations),  cmocka_unit_test(test_lookup_limits),
+	    cmocka_unit_test(test_mx_limit),      cmocka_unit_test(test_dns_errors),
+	    cmocka_unit_test(test_helo_identity), cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_headers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
