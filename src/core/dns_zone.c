@@ -1240,27 +1240,14 @@ too_large(const char *path, char **err)
 int
 dns_zone_load_file(struct dns_zone *z, const char *path, char **err)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0)
-		return -errno;
-	if (S_ISDIR(st.st_mode))
-		return -EISDIR;
-	if (!S_ISREG(st.st_mode))
+	_cleanup_free_ char *data = NULL;
+	size_t n;
+	int r = file_read_path(path, ZONE_FILE_MAX, &data, &n);
+	if (r == -EFBIG)
+		return too_large(path, err);
+	if (r == -EINVAL) /* a FIFO or a device: told apart from a zone with errors */
 		return -ENODEV;
-	if ((uint64_t)st.st_size > ZONE_FILE_MAX)
-		return too_large(path, err);
-	/* one byte more than stat says, to notice a file that grew meanwhile */
-	size_t room = (size_t)st.st_size + 1;
-	_cleanup_free_ char *data = malloc(room);
-	if (!data)
-		return -ENOMEM;
-	ssize_t n = file_read_capped(fd, data, room);
-	if (n < 0)
-		return (int)n;
-	if ((size_t)n == room)
-		return too_large(path, err);
-	return load_text(z, path, data, (size_t)n, true, err);
+	return r < 0 ? r : load_text(z, path, data, n, true, err);
 }
 
 int
