@@ -331,12 +331,11 @@ sign_body(void *ctx, const char *data, size_t len)
 static int
 check_message(const char *verb, const struct rfc5322_header *h)
 {
+	if (rfc5322_header_has(h, "From"))
+		return CMD_EXIT_OK;
 	bool fields = false;
-	for (size_t i = 0; i < h->n; i++) {
-		if (rfc5322_field_is(&h->f[i], "From"))
-			return CMD_EXIT_OK;
+	for (size_t i = 0; i < h->n; i++)
 		fields |= h->f[i].name_len > 0;
-	}
 	cmd_error(verb, "%s",
 	          fields
 	              ? "the message has no From field (RFC 5322 3.6): the signature must cover it"

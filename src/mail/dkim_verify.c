@@ -488,18 +488,6 @@ check_tags(const struct dkim_verify *v, struct sig *s, struct sigtags *st)
 	       check_base64(s, st) && check_identity(s, st) && check_times(v, s);
 }
 
-/* A signature of a message without From authenticates no author: DMARC and every reader
- * go by From. Such a signature that verifies is refused (policy); one that does not still
- * fails as it would. */
-static bool
-has_from(const struct rfc5322_header *h)
-{
-	for (size_t i = 0; i < h->n; i++)
-		if (rfc5322_field_is(&h->f[i], "From"))
-			return true;
-	return false;
-}
-
 /* Checks one DKIM-Signature field h->f[idx] as far as the header allows. */
 static int
 sig_prepare(struct dkim_verify *v, struct sig *s, const struct rfc5322_header *h, size_t idx)
@@ -522,7 +510,9 @@ sig_prepare(struct dkim_verify *v, struct sig *s, const struct rfc5322_header *h
 int
 dkim_verify_header(struct dkim_verify *v, const struct rfc5322_header *h)
 {
-	v->no_from = !has_from(h);
+	/* a signature of a message without From authenticates no author (DMARC and readers go
+	 * by From): one that verifies is refused (policy), one that does not still fails */
+	v->no_from = !rfc5322_header_has(h, "From");
 	for (size_t i = 0; i < h->n; i++) {
 		if (!rfc5322_field_is(&h->f[i], "DKIM-Signature"))
 			continue;

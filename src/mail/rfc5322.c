@@ -133,6 +133,15 @@ rfc5322_field_is(const struct rfc5322_field *f, const char *name)
 	return f->name_len == len && strncasecmp(f->raw, name, len) == 0;
 }
 
+bool
+rfc5322_header_has(const struct rfc5322_header *h, const char *name)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (rfc5322_field_is(&h->f[i], name))
+			return true;
+	return false;
+}
+
 int
 rfc5322_field_value(const struct rfc5322_field *f, struct buf *out)
 {

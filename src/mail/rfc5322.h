@@ -59,6 +59,8 @@ void rfc5322_header_free(struct rfc5322_header *h);
 int rfc5322_header_add(struct rfc5322_header *h, const char *raw, size_t len);
 /* The field's name is name (ASCII case-insensitive). */
 bool rfc5322_field_is(const struct rfc5322_field *f, const char *name);
+/* The header has a field named name. */
+bool rfc5322_header_has(const struct rfc5322_header *h, const char *name);
 /* The field's value unfolded (CR and LF dropped), WSP trimmed at both ends, appended to out. */
 int rfc5322_field_value(const struct rfc5322_field *f, struct buf *out);
 
