@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -26,8 +28,12 @@ struct uring {
 	unsigned gen; /* counts buffers given to the kernel, so a receive sees if one came since */
 	size_t bufsize;
 	struct uring_op *starved, **starved_tail;
-	struct uring_op *done; /* starved receives cancelled or failed, to call back */
+	struct uring_op *done;         /* starved receives cancelled or failed, to call back */
+	unsigned poll_ns, poll_max_ns; /* busy-poll budget before sleeping, and its cap */
 };
+
+/* rings of this process busy-polling now: at most one, so polling never takes every CPU */
+static atomic_int uring_spinners;
 
 /* Adds up to nbufs more buffers to the pool: false when it is at its size cap. */
 static bool
@@ -303,6 +309,60 @@ uring_epoll_cb(struct uring_op *op, int res, char *buf)
 	u->epoll_ready = true;
 }
 
+void
+uring_set_busy_poll(struct uring *u, unsigned max_ns)
+{
+	u->poll_max_ns = max_ns;
+	u->poll_ns = 0;
+}
+
+/* As the kernel's haltpoll governor: a sleep that ended within the cap says polling that long
+ * would have caught its wake-up, so the budget grows towards it; a longer one (an idle worker)
+ * puts it back to 0, so a quiet balancer never polls. */
+static void
+uring_poll_adapt(struct uring *u, uint64_t slept_ns)
+{
+	if (slept_ns > u->poll_max_ns)
+		u->poll_ns = 0;
+	else if (slept_ns > u->poll_ns)
+		u->poll_ns = u->poll_ns ? u->poll_ns * 2 : u->poll_max_ns / 4;
+	if (u->poll_ns > u->poll_max_ns)
+		u->poll_ns = u->poll_max_ns;
+}
+
+static inline void
+uring_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* Polls for completions (and the epoll set, which the ring watches) for the budget: waking a
+ * sleeping thread costs tens of microseconds on a VM, more than a light load's whole hop. Yields
+ * now and then so a thread that wants this CPU gets it. true: something came. */
+static bool
+uring_spin(struct uring *u)
+{
+	int idle = 0;
+	if (!u->poll_ns || !atomic_compare_exchange_strong(&uring_spinners, &idle, 1))
+		return false;
+	if (io_uring_sq_ready(&u->ring))
+		io_uring_submit(&u->ring);
+	uint64_t now = ev_clock_ns(), end = now + u->poll_ns;
+	bool hit = false;
+	for (unsigned i = 1; now < end && !(hit = uring_has_results(u)); i++) {
+		uring_cpu_relax();
+		if (!(i % 64))
+			sched_yield();
+		now = ev_clock_ns();
+	}
+	atomic_store(&uring_spinners, 0);
+	return hit;
+}
+
 /*
  * The loop's waiter. With DEFER_TASKRUN a completion is only run by a thread that asks for
  * events, and an eventfd registered on the ring is signalled late (after an RCU grace period:
@@ -330,10 +390,15 @@ uring_wait(struct ev_loop *loop, int timeout_ms, void *data)
 	/* the next turn's flush takes them */
 	if (uring_has_results(u))
 		return 0;
+	if (timeout_ms != 0 && uring_spin(u))
+		return 0;
+	uint64_t t0 = ev_clock_ns();
 	struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000,
 	                               .tv_nsec = (long long)(timeout_ms % 1000) * 1000000};
 	struct io_uring_cqe *cqe;
 	int r =
 	    io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, timeout_ms < 0 ? NULL : &ts, NULL);
+	if (u->poll_max_ns)
+		uring_poll_adapt(u, ev_clock_ns() - t0);
 	return r < 0 && r != -ETIME && r != -EINTR ? r : 0;
 }

@@ -511,6 +511,7 @@ lb_start(struct ev_loop *loop, const struct lb_cfg *cfg, struct metrics *metrics
 	for (unsigned t = 0; r >= 0 && t < lb->nthreads; t++)
 		if ((r = lb_worker_init(&lb->workers[t], t, &lb->conns, cfg->maxconn)) >= 0) {
 			lb->workers[t].want_ring = cfg->io_uring;
+			lb->workers[t].busy_poll_us = (unsigned)cfg->busy_poll;
 			r = lb_worker_start(&lb->workers[t]);
 		}
 	char err[256] = "";

@@ -335,6 +335,14 @@ static const struct cfg_field lb_fields[] = {
      .def = "true",
      .help = "connections move bytes through io_uring (epoll, read/send and splice if "
              "false or unavailable); read at start, not on reload"},
+    {.key = "busy-poll",
+     .type = CFG_INT,
+     .offset = offsetof(struct lb_cfg, busy_poll),
+     .def = "100",
+     .min = 0,
+     .max = 10000,
+     .help = "microseconds an idle io_uring worker polls before it sleeps, while its wake-ups "
+             "come that fast (adaptive; one worker at a time); 0: never; read at start"},
     {.key = "ctl-socket",
      .type = CFG_STRING,
      .offset = offsetof(struct lb_cfg, ctl_socket),

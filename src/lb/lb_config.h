@@ -129,10 +129,11 @@ struct lb_stats_cfg {
 };
 
 struct lb_cfg {
-	bool enabled;    /* true when the section is present with listeners */
-	int64_t threads; /* 0 = auto: one per CPU */
-	int64_t maxconn; /* all client connections */
-	bool io_uring;   /* I/O through io_uring where the kernel allows */
+	bool enabled;      /* true when the section is present with listeners */
+	int64_t threads;   /* 0 = auto: one per CPU */
+	int64_t maxconn;   /* all client connections */
+	bool io_uring;     /* I/O through io_uring where the kernel allows */
+	int64_t busy_poll; /* µs an idle ring worker may poll before sleeping; 0: never */
 	char *ctl_socket;
 	char *user; /* `rampart lb` started as root drops to this user once bound; NULL: stays */
 	struct lb_stats_cfg stats;

@@ -1017,10 +1017,10 @@ lb_http_start(struct lb_session *s)
 	s->state = LB_S_IDLE;
 	s->proxy_pending = lb_session_trusted(s);
 	lb_session_deadline(s, s->lc->timeout.request_ms);
-	/* with defer-accept its request is in: the first read goes in with the loop turn's
-	 * other submissions (io_uring), or is made now instead of after a turn of the loop */
+	/* with defer-accept its request is in: the first read is made now, not after a turn of
+	 * the loop (a ring receive would wait for the next submission and its completion) */
 	if (s->wg->w->ring)
-		lb_session_ring_client(s);
+		lb_session_ring_client(s, s->lc->defer_accept);
 	s->c.rd = s->c.wr = true;
 	lb_session_dispatch(s);
 }

@@ -61,6 +61,15 @@ lb_side_ring_read(struct lb_side *sd, char *p, size_t n)
 		sd->eof = true;
 		return 0;
 	}
+	if (r->direct) {
+		r->direct = false;
+		ssize_t k = recv(sd->fd, p, n, MSG_DONTWAIT);
+		if (k > 0)
+			return k;
+		if (k == 0 || errno != EAGAIN)
+			r->end = k == 0 ? 0 : -errno;
+		return lb_side_ring_read(sd, p, n);
+	}
 	int e = r->end < 0 ? r->end : lb_side_ring_arm(sd, n);
 	sd->rd = false;
 	if (e < 0) {
@@ -414,10 +423,11 @@ lb_session_ring_io(struct uring_op *op, int res, char *buf)
 }
 
 void
-lb_session_ring_client(struct lb_session *s)
+lb_session_ring_client(struct lb_session *s, bool direct)
 {
 	struct lb_worker *w = s->wg->w;
 	lb_side_ring_start(&s->c, w->loop, w->ring, lb_session_ring_io, s);
+	s->c.r.direct = direct;
 }
 
 static void

@@ -73,6 +73,7 @@ struct lb_side_ring {
 	bool rx_busy; /* a receive is armed */
 	bool tx_busy; /* a send is in the kernel: its bytes must not move */
 	bool tx_done; /* tx_res is waiting */
+	bool direct;  /* the next read is a plain recv(2): bytes known to be in already */
 };
 
 struct lb_side {
@@ -260,7 +261,8 @@ bool lb_side_sending(const struct lb_side *sd);
 /* sd is known to have something unread (bytes, or its EOF). */
 bool lb_side_unread(const struct lb_side *sd);
 /* The client's I/O goes through the worker's io_uring from now on. */
-void lb_session_ring_client(struct lb_session *s);
+/* direct: the first read is a plain recv(2) (the request is in: defer-accept) */
+void lb_session_ring_client(struct lb_session *s, bool direct);
 /* The same for the connected server connection (kept when it is pooled). */
 void lb_session_ring_server(struct lb_session *s);
 /* The worker's ring is gone (its operations with it): frees what waited for them. */

@@ -443,6 +443,8 @@ lb_worker_main(void *arg)
 	                     : 0;
 	if (r < 0 && !atomic_exchange(&warned, true))
 		log_warn("io_uring unavailable, using epoll error=\"%s\"", strerror(-r));
+	if (w->ring)
+		uring_set_busy_poll(w->ring, w->busy_poll_us * 1000u);
 	r = ev_run(w->loop);
 	if (r < 0)
 		log_error("worker event loop failed worker=%u error=\"%s\"", w->id, strerror(-r));

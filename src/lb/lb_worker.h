@@ -67,6 +67,7 @@ struct lb_worker {
 	int64_t global_max;
 	uint64_t seed;
 	bool want_ring;        /* set before start: I/O through io_uring if it can be had */
+	unsigned busy_poll_us; /* set before start: see uring_set_busy_poll */
 	struct uring *ring;    /* NULL: epoll, read/send and splice */
 	struct lb_sconn *dead; /* closed server connections waiting for ring completions */
 };

@@ -2,6 +2,8 @@
 #include "core/uring.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -306,6 +308,94 @@ test_uring_cancel(void **state)
 	test_uring_close_pairs(p, 3);
 }
 
+#define TEST_URING_ROUNDS 300
+
+/* The far end of a ping-pong: answers each byte with the next, at once, so the loop's waits
+ * are a few microseconds, where busy polling takes over. */
+static void *
+test_uring_echo(void *arg)
+{
+	const int *fds = arg; /* the pair's end, and an fd of the loop's to poke half-way */
+	int fd = fds[0];
+	for (int i = 0; i < TEST_URING_ROUNDS; i++) {
+		if (i == TEST_URING_ROUNDS / 2)
+			assert_int_equal(write(fds[1], "x", 1), 1);
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		char c;
+		assert_true(poll(&pfd, 1, 5000) == 1);
+		assert_int_equal(read(fd, &c, 1), 1);
+		c++;
+		assert_int_equal(write(fd, &c, 1), 1);
+	}
+	return NULL;
+}
+
+struct test_uring_pp {
+	struct test_uring *t;
+	struct uring_op rx, tx;
+	int fd, round;
+	char out;
+	struct ev_io io; /* an fd event the loop must see while it polls */
+	int io_seen;
+};
+
+static void
+test_uring_pp_cb(struct uring_op *op, int res, char *buf)
+{
+	struct test_uring_pp *pp = op->data;
+	if (op == &pp->tx) {
+		assert_int_equal(res, 1);
+		return;
+	}
+	assert_int_equal(res, 1);
+	assert_int_equal(buf[0], (char)(pp->out + 1));
+	uring_buf_put(pp->t->u, buf);
+	if (++pp->round == TEST_URING_ROUNDS) {
+		ev_break(pp->t->loop, 0);
+		return;
+	}
+	pp->out = (char)(buf[0] + 1);
+	assert_int_equal(uring_send(pp->t->u, &pp->tx, pp->fd, &pp->out, 1, 0, false), 0);
+	assert_int_equal(uring_recv(pp->t->u, &pp->rx, pp->fd, 0), 0);
+}
+
+static void
+test_uring_pp_io(struct ev_loop *loop, struct ev_io *io, uint32_t events)
+{
+	struct test_uring_pp *pp = io->data;
+	char c;
+	while (read(io->fd, &c, 1) == 1)
+		pp->io_seen++;
+}
+
+/* With busy polling on, a quick ping-pong gets every answer, in order, and the loop's other
+ * fds are still served while the ring polls. */
+static void
+test_uring_busy_poll(void **state)
+{
+	struct test_uring *t = *state;
+	uring_set_busy_poll(t->u, 200000);
+	int a[2], e[2];
+	test_uring_pair(a);
+	test_uring_pair(e);
+	struct test_uring_pp pp = {.t = t, .fd = a[0], .out = 0};
+	pp.rx = (struct uring_op){.cb = test_uring_pp_cb, .data = &pp};
+	pp.tx = pp.rx;
+	ev_io_init(&pp.io, e[0], EV_READ, test_uring_pp_io, &pp);
+	assert_int_equal(ev_io_start(t->loop, &pp.io), 0);
+	int fds[2] = {a[1], e[1]};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, test_uring_echo, fds), 0);
+	assert_int_equal(uring_send(t->u, &pp.tx, a[0], &pp.out, 1, 0, false), 0);
+	assert_int_equal(uring_recv(t->u, &pp.rx, a[0], 0), 0);
+	assert_int_equal(ev_run(t->loop), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(pp.round, TEST_URING_ROUNDS);
+	assert_int_equal(pp.io_seen, 1);
+	ev_io_stop(t->loop, &pp.io);
+	close(a[0]), close(a[1]), close(e[0]), close(e[1]);
+}
+
 int
 main(void)
 {
@@ -321,6 +411,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_uring_pool_grows_to_its_cap,
 	                                    test_uring_setup_growing, test_uring_teardown),
 	    cmocka_unit_test_setup_teardown(test_uring_cancel, test_uring_setup,
+	                                    test_uring_teardown),
+	    cmocka_unit_test_setup_teardown(test_uring_busy_poll, test_uring_setup,
 	                                    test_uring_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
