@@ -1,12 +1,14 @@
 #include "uring.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -30,6 +32,10 @@ struct uring {
 	struct uring_op *starved, **starved_tail;
 	struct uring_op *done;         /* starved receives cancelled or failed, to call back */
 	unsigned poll_ns, poll_max_ns; /* busy-poll budget before sleeping, and its cap */
+	/* the thread's /proc schedstat: time it waited for a CPU says the CPUs are wanted */
+	int sched_fd;
+	uint64_t sched_at, sched_delay;
+	bool contended;
 };
 
 /* rings of this process busy-polling now: at most one, so polling never takes every CPU */
@@ -94,6 +100,7 @@ uring_new(struct ev_loop *loop, unsigned entries, unsigned nbufs, unsigned max_b
 	u->max = max_bufs;
 	u->bufsize = bufsize;
 	u->starved_tail = &u->starved;
+	u->sched_fd = -1;
 	struct io_uring_params p = {.flags = IORING_SETUP_SINGLE_ISSUER |
 	                                     IORING_SETUP_DEFER_TASKRUN |
 	                                     IORING_SETUP_TASKRUN_FLAG};
@@ -119,6 +126,8 @@ uring_free(struct uring *u)
 	if (!u)
 		return;
 	ev_set_waiter(u->loop, NULL, NULL);
+	if (u->sched_fd >= 0)
+		close(u->sched_fd);
 	io_uring_queue_exit(&u->ring);
 	if (u->br)
 		munmap(u->br, u->max * sizeof(struct io_uring_buf));
@@ -314,6 +323,30 @@ uring_set_busy_poll(struct uring *u, unsigned max_ns)
 {
 	u->poll_max_ns = max_ns;
 	u->poll_ns = 0;
+	if (max_ns && u->sched_fd < 0)
+		u->sched_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+}
+
+/* Polling pays only while a CPU would otherwise idle: when this thread has waited for a CPU
+ * for more than a tenth of the last millisecond (its yields let others run, or it was
+ * preempted), the CPUs are wanted, and polling would take from servers and clients what it
+ * saves. Without schedstat (a kernel without CONFIG_SCHED_INFO) polling is not gated. */
+static bool
+uring_cpus_contended(struct uring *u, uint64_t now)
+{
+	if (u->sched_fd < 0 || now - u->sched_at < 1000000)
+		return u->contended;
+	char b[96];
+	ssize_t n = pread(u->sched_fd, b, sizeof(b) - 1, 0);
+	if (n <= 0)
+		return u->contended;
+	b[n] = '\0';
+	char *p = strchr(b, ' ');
+	uint64_t delay = p ? strtoull(p + 1, NULL, 10) : 0;
+	u->contended = u->sched_at && (delay - u->sched_delay) * 10 > now - u->sched_at;
+	u->sched_at = now;
+	u->sched_delay = delay;
+	return u->contended;
 }
 
 /* As the kernel's haltpoll governor: a sleep that ended within the cap says polling that long
@@ -347,11 +380,14 @@ static bool
 uring_spin(struct uring *u)
 {
 	int idle = 0;
-	if (!u->poll_ns || !atomic_compare_exchange_strong(&uring_spinners, &idle, 1))
+	if (!u->poll_ns)
+		return false;
+	uint64_t now = ev_clock_ns(), end = now + u->poll_ns;
+	if (uring_cpus_contended(u, now) ||
+	    !atomic_compare_exchange_strong(&uring_spinners, &idle, 1))
 		return false;
 	if (io_uring_sq_ready(&u->ring))
 		io_uring_submit(&u->ring);
-	uint64_t now = ev_clock_ns(), end = now + u->poll_ns;
 	bool hit = false;
 	for (unsigned i = 1; now < end && !(hit = uring_has_results(u)); i++) {
 		uring_cpu_relax();

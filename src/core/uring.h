@@ -62,7 +62,8 @@ void uring_buf_put(struct uring *u, char *buf);
 /* Ends op's pending operations early: -ECANCELED, or their result if they finished first. */
 int uring_cancel(struct uring *u, struct uring_op *op);
 /* An idle loop polls its ring up to max_ns before it sleeps, adapting the time to how soon
- * its wake-ups came (0, the default: never). One ring of the process polls at a time. */
+ * its wake-ups came (0, the default: never), and not while its thread has to wait for a CPU.
+ * One ring of the process polls at a time. Called from the ring's thread. */
 void uring_set_busy_poll(struct uring *u, unsigned max_ns);
 /* Submits what was queued and runs the callbacks of what completed, a few rounds; for the
  * loop's before-sleep hook. Costs nothing when no operation is pending. */
