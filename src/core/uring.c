@@ -377,12 +377,15 @@ uring_cpu_relax(void)
  * sleeping thread costs tens of microseconds on a VM, more than a light load's whole hop. Yields
  * now and then so a thread that wants this CPU gets it. true: something came. */
 static bool
-uring_spin(struct uring *u)
+uring_spin(struct uring *u, int timeout_ms)
 {
 	int idle = 0;
-	if (!u->poll_ns)
+	if (!u->poll_ns || !timeout_ms)
 		return false;
-	uint64_t now = ev_clock_ns(), end = now + u->poll_ns;
+	uint64_t budget = u->poll_ns;
+	if (timeout_ms > 0 && budget > (uint64_t)timeout_ms * 1000000)
+		budget = (uint64_t)timeout_ms * 1000000; /* a timer due sooner is not made late */
+	uint64_t now = ev_clock_ns(), end = now + budget;
 	if (uring_cpus_contended(u, now) ||
 	    !atomic_compare_exchange_strong(&uring_spinners, &idle, 1))
 		return false;
@@ -426,7 +429,7 @@ uring_wait(struct ev_loop *loop, int timeout_ms, void *data)
 	/* the next turn's flush takes them */
 	if (uring_has_results(u))
 		return 0;
-	if (timeout_ms != 0 && uring_spin(u))
+	if (uring_spin(u, timeout_ms))
 		return 0;
 	uint64_t t0 = ev_clock_ns();
 	struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000,
