@@ -117,6 +117,13 @@ def _stop(proc):
             proc.wait()
 
 
+def zone_apex(domain):
+    """What a zone for domain needs besides the records under test: $TTL, SOA, NS and the name
+    server's address (relative names: the zone's origin is domain)."""
+    return (f"$TTL 300\n@ IN SOA ns.{domain}. hostmaster.{domain}. 1 3600 600 86400 300\n"
+            f"@ IN NS ns.{domain}.\nns IN A 127.0.0.1\n")
+
+
 @contextlib.contextmanager
 def knot_zone(zone_text, origin=None, dnssec=False):
     """Serves zone_text as origin (or a {origin: text} dict) -> (addr, port)."""

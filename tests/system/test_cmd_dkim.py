@@ -15,7 +15,7 @@ import subprocess
 import dkim
 import pytest
 
-from knot import knot_zone, trust_anchor
+from knot import knot_zone, trust_anchor, zone_apex
 
 DOMAIN = "example.com"
 TIMEOUT = 60
@@ -304,8 +304,7 @@ def test_testkey_dns_trouble(rampart, keys):
 # acceptance 4: testkey against what `rampart mail setup` publishes, served by knot
 
 SETUP_DOMAIN = "example.test"
-SETUP_SOA = (f"$TTL 300\n@ IN SOA ns.{SETUP_DOMAIN}. hostmaster.{SETUP_DOMAIN}. 1 3600 600 "
-             f"86400 300\n@ IN NS ns.{SETUP_DOMAIN}.\nns IN A 127.0.0.1\n")
+SETUP_SOA = zone_apex(SETUP_DOMAIN)
 
 
 @pytest.fixture(scope="module")

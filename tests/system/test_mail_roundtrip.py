@@ -9,11 +9,10 @@ import subprocess
 
 import pytest
 
-from knot import knot_zone
+from knot import knot_zone, zone_apex
 
 DOMAIN = "example.test"
-SOA = (f"$TTL 300\n@ IN SOA ns.{DOMAIN}. hostmaster.{DOMAIN}. 1 3600 600 86400 300\n"
-       f"@ IN NS ns.{DOMAIN}.\nns IN A 127.0.0.1\n")
+SOA = zone_apex(DOMAIN)
 
 
 @pytest.fixture(scope="module")

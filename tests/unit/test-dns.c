@@ -379,6 +379,16 @@ test_zone_failed_load_changes_nothing(void **state)
 	dns_resolver_free(r);
 }
 
+/* Writes text to a new file named from the template path (mkstemp). */
+static void
+write_temp(char *path, const char *text)
+{
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
 static void
 query_txt(struct dns_zone *z, const char *name, const char *want)
 {
@@ -399,11 +409,7 @@ static void
 test_zone_file_origin(void **state)
 {
 	char path[] = "/tmp/test-dns-XXXXXX", want[160];
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	const char *text = "; a comment\ns1._domainkey IN TXT ( \"v=DKIM1; p=\" )\n";
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
+	write_temp(path, "; a comment\ns1._domainkey IN TXT ( \"v=DKIM1; p=\" )\n");
 	struct dns_zone *z;
 	_cleanup_free_ char *err = NULL;
 	assert_int_equal(dns_zone_new(&z), 0);
@@ -472,11 +478,8 @@ static void
 test_zone_file(void **state)
 {
 	char path[] = "/tmp/test-dns-XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
 	const char *text = "$ORIGIN example.com.\n@ SOA ns h 1 2 3 4 5\nwww A 192.0.2.1\nx A y\n";
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
+	write_temp(path, text);
 
 	struct dns_zone *z;
 	_cleanup_free_ char *err = NULL;
@@ -757,12 +760,9 @@ test_zone_precedence(void **state)
 	char addr[32], path[] = "/tmp/test-dns-XXXXXX";
 	_cleanup_close_ int fd = silent_server(addr, sizeof(addr));
 	assert_true(fd >= 0); /* kept open: the server is there, silent */
-	int zfd = mkstemp(path);
-	assert_true(zfd >= 0);
 	const char *text = "$ORIGIN example.com.\n@ SOA ns h 1 2 3 4 5\nwww A 192.0.2.1\n"
 	                   "free.org. TXT x\nout CNAME free.org.\n";
-	assert_int_equal(write(zfd, text, strlen(text)), (ssize_t)strlen(text));
-	close(zfd);
+	write_temp(path, text);
 
 	const char *servers[] = {addr, NULL};
 	struct dns_options opt = {.zone_file = path, .server = servers, .timeout_ms = 200};
@@ -815,11 +815,8 @@ test_threads(void **state)
 	char addr[32], path[] = "/tmp/test-dns-XXXXXX";
 	_cleanup_close_ int fd = silent_server(addr, sizeof(addr));
 	assert_true(fd >= 0); /* kept open: the server is there, silent */
-	int zfd = mkstemp(path);
-	assert_true(zfd >= 0);
 	const char *text = "zone.example.com. A 192.0.2.1\n";
-	assert_int_equal(write(zfd, text, strlen(text)), (ssize_t)strlen(text));
-	close(zfd);
+	write_temp(path, text);
 	const char *servers[] = {addr, NULL};
 	struct dns_options opt = {.zone_file = path, .server = servers, .timeout_ms = 200};
 	struct dns_resolver *r;
@@ -1143,11 +1140,8 @@ test_deadline_cuts_queries(void **state)
 {
 	char addr[32], path[] = "/tmp/test-dns-XXXXXX";
 	_cleanup_close_ int fd = silent_server(addr, sizeof(addr));
-	int zfd = mkstemp(path);
-	assert_true(zfd >= 0);
 	const char *text = "zone.example.com. A 192.0.2.1\n";
-	assert_int_equal(write(zfd, text, strlen(text)), (ssize_t)strlen(text));
-	close(zfd);
+	write_temp(path, text);
 	struct dns_resolver *r = silent_resolver(addr, path);
 	struct dns_stats st;
 
@@ -1172,11 +1166,8 @@ test_prefetch(void **state)
 {
 	char addr[32], path[] = "/tmp/test-dns-XXXXXX";
 	_cleanup_close_ int fd = silent_server(addr, sizeof(addr));
-	int zfd = mkstemp(path);
-	assert_true(zfd >= 0);
 	const char *text = "zone.example.com. A 192.0.2.1\n";
-	assert_int_equal(write(zfd, text, strlen(text)), (ssize_t)strlen(text));
-	close(zfd);
+	write_temp(path, text);
 	struct dns_resolver *r = silent_resolver(addr, path);
 	struct dns_stats st;
 
