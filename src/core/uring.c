@@ -431,7 +431,7 @@ uring_wait(struct ev_loop *loop, int timeout_ms, void *data)
 		return 0;
 	if (uring_spin(u, timeout_ms))
 		return 0;
-	uint64_t t0 = ev_clock_ns();
+	uint64_t t0 = u->poll_max_ns ? ev_clock_ns() : 0; /* no clock read when polling is off */
 	struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000,
 	                               .tv_nsec = (long long)(timeout_ms % 1000) * 1000000};
 	struct io_uring_cqe *cqe;

@@ -642,6 +642,36 @@ lb:
       servers:
         - { name: s1, address: 127.0.0.1:9001 }
 """, "io-uring", True),
+    ("bad-busy-poll-word", """\
+lb:
+  ctl-socket: ""
+  busy-poll: fast  # <<<
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "busy-poll", True),
+    ("busy-poll-negative", """\
+lb:
+  ctl-socket: ""
+  busy-poll: -1  # <<<
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "busy-poll", True),
+    ("busy-poll-too-long", """\
+lb:
+  ctl-socket: ""
+  busy-poll: 10001  # <<<
+  listeners:
+    - name: web
+      bind: 127.0.0.1:18080
+      servers:
+        - { name: s1, address: 127.0.0.1:9001 }
+""", "busy-poll", True),
     ("bad-send-proxy", """\
 lb:
   ctl-socket: ""
